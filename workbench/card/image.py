@@ -1,0 +1,271 @@
+"""Card image files: a card's whole state in one SQLite file (stdlib ``sqlite3``).
+
+Why SQLite: a VERIFY must persist the decremented retry counter *before* the PIN is compared
+(real cards do this against tearing, issue 2), and that write must be small, atomic and
+survive a killed process. SQLite gives exactly that: one UPDATE in a transaction. The image
+runs in WAL mode with ``synchronous=NORMAL``: a commit survives the process being killed
+(it is in the OS), not necessarily a power cut.
+
+A new image is written to a temporary file in the same folder and moved into place with
+``os.replace``, so a reader never sees half an image and an existing file is never left
+half-written. An unreadable or foreign file raises :class:`CardImageError` and is never
+written to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from workbench.card.model import Application, BinaryEF, KeyRef, Node, PinRef, RecordEF
+from workbench.card.pin import PinPolicy
+from workbench.errors import CardImageError
+
+FORMAT = "jpki-workbench-card-image"
+FORMAT_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE apps (
+    aid TEXT PRIMARY KEY, ord INTEGER NOT NULL, name TEXT NOT NULL,
+    own_key BLOB, session_key_sw INTEGER NOT NULL
+);
+CREATE TABLE nodes (
+    aid TEXT NOT NULL, fid INTEGER NOT NULL, kind TEXT NOT NULL, label TEXT NOT NULL,
+    data BLOB, access TEXT, extra TEXT, tries INTEGER,
+    PRIMARY KEY (aid, fid)
+);
+"""
+
+
+def _key_der(key: rsa.RSAPrivateKey | None) -> bytes | None:
+    if key is None:
+        return None
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _load_key(der: bytes | None) -> rsa.RSAPrivateKey | None:
+    if der is None:
+        return None
+    key = serialization.load_der_private_key(der, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CardImageError("card image holds a key that is not RSA")
+    return key
+
+
+def _policy_json(policy: PinPolicy) -> str:
+    return json.dumps(
+        {
+            "name": policy.name,
+            "label": policy.label,
+            "min_length": policy.min_length,
+            "max_length": policy.max_length,
+            "charset": bytes(sorted(policy.charset)).decode("ascii"),
+            "max_tries": policy.max_tries,
+            "letter_and_digit": policy.letter_and_digit,
+            "changeable": policy.changeable,
+            "always_blocked": policy.always_blocked,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _policy_from_json(text: str) -> PinPolicy:
+    d = json.loads(text)
+    d["charset"] = frozenset(d["charset"].encode("ascii"))
+    return PinPolicy(**d)
+
+
+def _node_row(aid: str, fid: int, node: Node) -> tuple[Any, ...]:
+    access = None if getattr(node, "access", None) is None else json.dumps(list(node.access))
+    if isinstance(node, BinaryEF):
+        return (aid, fid, "binary", node.label, node.data, access, None, None)
+    if isinstance(node, RecordEF):
+        return (aid, fid, "record", node.label, None, access, json.dumps([r.hex() for r in node.records]), None)
+    if isinstance(node, KeyRef):
+        return (aid, fid, "key", node.label, _key_der(node.key), access, json.dumps({"usage": node.usage}), None)
+    return (aid, fid, "pin", node.label, node.digest, None, _policy_json(node.policy), node.tries_left)
+
+
+def _node_from_row(kind: str, label: str, data: bytes | None, access: str | None, extra: str | None, tries: int | None) -> Node:
+    acc = None if access is None else tuple(json.loads(access))
+    if kind == "binary":
+        return BinaryEF(bytes(data or b""), acc, label)
+    if kind == "record":
+        return RecordEF([bytes.fromhex(r) for r in json.loads(extra or "[]")], acc, label)
+    if kind == "key":
+        return KeyRef(_load_key(data), acc, json.loads(extra or "{}").get("usage", "sign"), label)
+    if kind == "pin":
+        return PinRef(_policy_from_json(extra or "{}"), bytes(data or b""), int(tries or 0), label)
+    raise CardImageError(f"card image has a node of unknown kind {kind!r}")
+
+
+class CardStore:
+    """Where a card keeps its state. The base class keeps it in memory only."""
+
+    path: Path | None = None
+
+    def pin_changed(self, aid: bytes, fid: int, pin: PinRef) -> None:
+        """Persist a PIN reference's digest and counter. Must be durable on return."""
+
+    def close(self) -> None:
+        pass
+
+
+class SqliteStore(CardStore):
+    """A card bound to an image file: every PIN change is committed as it happens."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def pin_changed(self, aid: bytes, fid: int, pin: PinRef) -> None:
+        with self._lock:
+            self._conn.execute(
+                "UPDATE nodes SET data = ?, tries = ? WHERE aid = ? AND fid = ?",
+                (pin.digest, pin.tries_left, aid.hex().upper(), fid),
+            )
+            self._conn.commit()
+
+    def close(self) -> None:
+        with self._lock, suppress(sqlite3.Error):
+            self._conn.close()
+
+
+def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    uri = f"file:{path}?mode={'rwc' if create else 'rw'}"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level="DEFERRED")
+    return conn
+
+
+def write_image(
+    path: Path,
+    meta: dict[str, Any],
+    apps: list[Application],
+) -> None:
+    """Write a complete image atomically (temp file in the same folder + ``os.replace``)."""
+    path = Path(path)
+    if path.is_dir():
+        raise CardImageError(f"{path} is a directory, not a card image file")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CardImageError(f"folder {folder} does not exist")
+    tmp = folder / f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}"
+    with suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        conn = _connect(tmp, create=True)
+        try:
+            conn.executescript(_SCHEMA)
+            rows = [("format", FORMAT), ("version", str(FORMAT_VERSION))]
+            rows += [(k, json.dumps(v, ensure_ascii=False)) for k, v in meta.items()]
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+            for i, app in enumerate(apps):
+                aid = app.aid.hex().upper()
+                conn.execute(
+                    "INSERT INTO apps VALUES (?, ?, ?, ?, ?)",
+                    (aid, i, app.name, _key_der(app.own_key), app.session_key_sw),
+                )
+                conn.executemany(
+                    "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_node_row(aid, fid, node) for fid, node in app.nodes.items()],
+                )
+            conn.commit()
+        finally:
+            conn.close()
+        os.chmod(tmp, 0o600)  # the image holds private keys
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        for side in ("-wal", "-shm"):  # stale WAL of a replaced image must not be replayed
+            with suppress(FileNotFoundError):
+                os.unlink(f"{path}{side}")
+        with suppress(OSError):
+            dfd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+    except OSError as exc:
+        raise CardImageError(f"cannot write card image {path}: {exc.strerror or exc}") from None
+    finally:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def read_image(path: Path) -> tuple[dict[str, Any], list[Application], SqliteStore]:
+    """Open an image for use; the returned store writes PIN changes back to it."""
+    path = Path(path)
+    if not path.exists():
+        raise CardImageError(f"card image {path} does not exist (create one with 'card new')")
+    if path.is_dir():
+        raise CardImageError(f"{path} is a directory, not a card image file")
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head != b"SQLite format 3\x00":
+        raise CardImageError(f"{path} is not a card image (not an SQLite file); it was left untouched")
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = _connect(path, create=False)
+        conn.execute("PRAGMA query_only = ON")
+        status = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if status != "ok":
+            raise CardImageError(f"card image {path} is corrupt ({status}); it was left untouched")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"meta", "apps", "nodes"} <= tables:
+            raise CardImageError(f"{path} is an SQLite file but not a card image; it was left untouched")
+        meta_rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if meta_rows.get("format") != FORMAT:
+            raise CardImageError(f"{path} is an SQLite file but not a card image; it was left untouched")
+        if meta_rows.get("version") != str(FORMAT_VERSION):
+            raise CardImageError(
+                f"card image {path} has format version {meta_rows.get('version')}, "
+                f"this workbench reads version {FORMAT_VERSION}"
+            )
+        meta = {k: json.loads(v) for k, v in meta_rows.items() if k not in ("format", "version")}
+        apps: list[Application] = []
+        for aid, name, own_key, sw in conn.execute(
+            "SELECT aid, name, own_key, session_key_sw FROM apps ORDER BY ord"
+        ):
+            app = Application(bytes.fromhex(aid), name, {}, _load_key(own_key), sw)
+            for row in conn.execute(
+                "SELECT fid, kind, label, data, access, extra, tries FROM nodes WHERE aid = ? ORDER BY fid",
+                (aid,),
+            ):
+                app.nodes[row[0]] = _node_from_row(*row[1:])
+            apps.append(app)
+        conn.execute("PRAGMA query_only = OFF")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except CardImageError:
+        if conn is not None:
+            conn.close()
+        raise
+    except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+        if conn is not None:
+            conn.close()
+        raise CardImageError(f"card image {path} is corrupt ({exc}); it was left untouched") from None
+    return meta, apps, SqliteStore(path, conn)
+
+
+def iter_pin_rows(path: Path) -> Iterator[tuple[str, int, int]]:
+    """(aid, fid, tries) of every PIN in an image, read without opening the card (for tests)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        yield from conn.execute("SELECT aid, fid, tries FROM nodes WHERE kind = 'pin'")
+    finally:
+        conn.close()

@@ -1,0 +1,82 @@
+"""The objects inside a card application: EFs, keys and PIN references.
+
+The card's file system is data: each application is a dict of FID → node, built once by
+:mod:`workbench.card.builder` and saved to the card image by :mod:`workbench.card.image`.
+Only PIN references change after issuance (their digest and retry counter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from workbench.card.pin import PinPolicy
+
+#: ``access`` of a node: ``None`` = free; otherwise the FIDs of the PIN references (in the same
+#: application) any one of which, once verified, opens it (e.g. text AP EF 0001: PIN or 照合番号A).
+Access = tuple[int, ...] | None
+
+
+@dataclass
+class BinaryEF:
+    """A transparent EF. ``data`` is the whole allocated EF, filler included (jpki-card.md 4.1)."""
+
+    data: bytes
+    access: Access = None
+    label: str = ""
+
+
+@dataclass
+class RecordEF:
+    """A record-structured EF (共通AP EF 0001, jpki-card.md 3.5); records are numbered from 1."""
+
+    records: list[bytes]
+    access: Access = None
+    label: str = ""
+
+
+@dataclass
+class KeyRef:
+    """A private key object. Never readable; used by 80 2A or INTERNAL AUTHENTICATE.
+
+    ``usage``: ``"sign"`` (80 2A with a selected key), ``"internal-auth"`` (00 88),
+    ``"none"`` (an object that exists but does nothing, e.g. 0016).
+    """
+
+    key: rsa.RSAPrivateKey | None
+    access: Access = None
+    usage: str = "sign"
+    label: str = ""
+
+
+@dataclass
+class PinRef:
+    """A PIN / password key reference with its retry counter (jpki-card.md 4.3, 6)."""
+
+    policy: PinPolicy
+    digest: bytes
+    tries_left: int
+    label: str = ""
+
+    def __repr__(self) -> str:  # never show the digest
+        return f"PinRef({self.policy.name!r}, tries_left={self.tries_left})"
+
+    @property
+    def blocked(self) -> bool:
+        return self.policy.always_blocked or self.tries_left == 0
+
+
+Node = BinaryEF | RecordEF | KeyRef | PinRef
+
+
+@dataclass
+class Application:
+    """One DF selected by name. ``own_key`` signs ``80 2A 00 00`` without a credential
+    (text AP and surface AP, jpki-card.md 3.3/3.4); ``session_key_sw`` is what 80 AE answers."""
+
+    aid: bytes
+    name: str
+    nodes: dict[int, Node] = field(default_factory=dict)
+    own_key: rsa.RSAPrivateKey | None = None
+    session_key_sw: int = 0x6982

@@ -1,0 +1,376 @@
+"""Host-side clients: what relying-party software and readers send to a My Number card.
+
+The sequences are those of jpki-card.md 4.7; certificates are read the way real readers read
+them (4.1): a short header read, then chunks of at most 256 bytes. PINs are passed in as
+``str`` and go only into the VERIFY / CHANGE command bytes: never into a log, a repr or an
+exception message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from workbench import tlv
+from workbench.apdu import SW, CommandAPDU, ResponseAPDU, StatusWord
+from workbench.card import constants as c
+from workbench.card.pin import AUTH_PIN, SIGN_PASSWORD, TEXT_PIN, PinPolicy
+from workbench.errors import (
+    APDUError,
+    CardError,
+    FileNotFoundOnCardError,
+    PinBlockedError,
+    SecurityStatusError,
+    TLVError,
+    TransportError,
+    WorkbenchError,
+    WrongPinError,
+)
+from workbench.transport import Transport
+
+CERTIFICATES = {
+    "sign": c.EF_SIGN_CERT,
+    "sign_ca": c.EF_SIGN_CA_CERT,
+    "auth": c.EF_AUTH_CERT,
+    "auth_ca": c.EF_AUTH_CA_CERT,
+}
+_PINS: dict[str, tuple[int, int, PinPolicy]] = {  # name -> (PIN EF, key EF, policy)
+    "auth": (c.PIN_AUTH, c.KEY_AUTH, AUTH_PIN),
+    "sign": (c.PIN_SIGN, c.KEY_SIGN, SIGN_PASSWORD),
+}
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "sha1": hashes.SHA1(),
+    "sha256": hashes.SHA256(),
+    "sha384": hashes.SHA384(),
+    "sha512": hashes.SHA512(),
+}
+_DIGEST_INFO_PREFIX = {
+    "sha1": bytes.fromhex("3021300906052B0E03021A05000414"),
+    "sha256": c.SHA256_DIGEST_INFO_PREFIX,
+    "sha384": bytes.fromhex("3041300D060960864801650304020205000430"),
+    "sha512": bytes.fromhex("3051300D060960864801650304020305000440"),
+}
+
+
+class TokenType(str, Enum):
+    """What EF 0006's label says the token is (jpki-card.md 3.2)."""
+
+    CARD = "card"  # JPKIAPICCTOKEN2: My Number Card
+    ANDROID = "android"  # JPKIAPGPSETOKEN: スマホ用電子証明書 in an Android GP-SE
+    IPHONE = "iphone"  # JPKIAPIOSTOKEN
+    JUKI = "juki"  # JPKIAPICCTOKEN: old 住基カード
+
+    @property
+    def description(self) -> str:
+        return {
+            "card": "My Number Card (マイナンバーカード)",
+            "android": "Android smartphone certificate (スマホ用電子証明書, GP-SE)",
+            "iphone": "iPhone smartphone certificate",
+            "juki": "Basic Resident Register card (住基カード)",
+        }[self.value]
+
+
+_LABELS = {
+    c.LABEL_ICC: TokenType.CARD,
+    c.LABEL_GPSE: TokenType.ANDROID,
+    c.LABEL_IOS: TokenType.IPHONE,
+    c.LABEL_JUKI: TokenType.JUKI,
+}
+
+
+def raise_for_status(rsp: ResponseAPDU, what: str) -> None:
+    """Turn an error status word into the matching typed exception."""
+    sw = rsp.sw
+    if sw == SW.SUCCESS:
+        return
+    status = StatusWord(sw)
+    if sw == SW.SECURITY_STATUS_NOT_SATISFIED:
+        raise SecurityStatusError(f"{what}: needs a verified PIN or password (SW 6982)", sw)
+    if sw == SW.AUTHENTICATION_BLOCKED or sw == 0x63C0:
+        raise PinBlockedError(
+            f"{what}: blocked (SW {sw:04X}); reset it at the municipal office or with the reset flow", sw
+        )
+    if sw & 0xFFF0 == 0x63C0:
+        left = sw & 0x0F
+        raise WrongPinError(f"{what}: wrong value, {left} tries left (SW {sw:04X})", sw, left)
+    if sw == SW.FILE_NOT_FOUND:
+        raise FileNotFoundOnCardError(f"{what}: not on this card (SW 6A82)", sw)
+    raise CardError(f"{what}: card answered {status}", sw)
+
+
+class _Client:
+    aid: bytes
+    name: str
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._in_session = False  # this client has selected its AP on this transport
+
+    def _send(self, cmd: CommandAPDU) -> ResponseAPDU:
+        try:
+            raw = self.transport.transmit(cmd.to_bytes())
+            return ResponseAPDU.from_bytes(raw)
+        except APDUError as exc:
+            raise TransportError(f"malformed response from the card: {exc}") from None
+
+    def _check(self, cmd: CommandAPDU, what: str) -> bytes:
+        rsp = self._send(cmd)
+        raise_for_status(rsp, what)
+        return rsp.data
+
+    def select_ap(self) -> None:
+        """SELECT the application by DF name; also the "logout" (clears verified PINs, 2.3)."""
+        self._check(CommandAPDU.select_df(self.aid), f"select {self.name}")
+        self._in_session = True
+
+    def select_ef(self, fid: int) -> None:
+        self._check(CommandAPDU.select_ef(fid), f"select EF {fid:04X}")
+
+    def read_ef(self, fid: int, *, header: int = 7, what: str | None = None) -> bytes:
+        """Read a TLV/DER-structured EF: ``header`` bytes first (4, 7 or 256, as different
+        readers do, jpki-card.md 4.1), then chunks of at most 256 bytes up to the encoded length."""
+        if header not in (4, 7, 256):
+            raise WorkbenchError("header read must be 4, 7 or 256 bytes (jpki-card.md 4.1)")
+        label = what or f"EF {fid:04X}"
+        self.select_ef(fid)
+        head = self._check(CommandAPDU.read_binary(0, header), f"read {label}")
+        total = _encoded_length(head, label)
+        data = bytearray(head[:total])
+        while len(data) < total:
+            chunk = self._check(CommandAPDU.read_binary(len(data), min(256, total - len(data))), f"read {label}")
+            if not chunk:
+                raise CardError(f"read {label}: card returned no data at offset {len(data)}", SW.SUCCESS)
+            data += chunk
+        return bytes(data[:total])
+
+    def _verify(self, fid: int, value: bytes, what: str) -> None:
+        self.select_ef(fid)
+        self._check(CommandAPDU.verify(0x80, value), what)
+
+    def _tries(self, fid: int, what: str) -> int:
+        self.select_ef(fid)
+        rsp = self._send(CommandAPDU.verify(0x80, None))
+        if rsp.sw & 0xFFF0 == 0x63C0:
+            return rsp.sw & 0x0F
+        raise_for_status(rsp, what)
+        raise CardError(f"{what}: retry query answered {StatusWord(rsp.sw)} instead of 63Cx", rsp.sw)
+
+
+def _encoded_length(head: bytes, what: str) -> int:
+    """Total length (tag + length + value) of the BER/DER object at the start of ``head``.
+
+    Works on a 4-, 7- or 256-byte header read (jpki-card.md 4.1)."""
+    try:
+        i = 1
+        if head[0] & 0x1F == 0x1F:  # multi-byte tag
+            while head[i] & 0x80:
+                i += 1
+            i += 1
+        first = head[i]
+        i += 1
+        if first < 0x80:
+            return i + first
+        n = first & 0x7F
+        if n == 0 or n > 3:
+            raise ValueError("unsupported length form")
+        return i + n + int.from_bytes(head[i : i + n], "big") if len(head) >= i + n else _short(head)
+    except (IndexError, ValueError) as exc:
+        raise CardError(f"read {what}: not a TLV object ({exc})", SW.SUCCESS) from None
+
+
+def _short(head: bytes) -> int:
+    raise ValueError(f"header of {len(head)} bytes is too short for its length field")
+
+
+class JpkiClient(_Client):
+    """Client of the JPKI AP (公的個人認証AP): certificates, PIN status, VERIFY, signing."""
+
+    aid = c.JPKI_AP_AID
+    name = "JPKI AP"
+
+    def __init__(self, transport: Transport, *, header_read: int = 7) -> None:
+        super().__init__(transport)
+        self.header_read = header_read
+
+    def token_type(self) -> TokenType:
+        self.select_ap()
+        self.select_ef(c.EF_TOKEN_INFO)
+        raw = self._check(CommandAPDU.read_binary(0, 32), "read token information")
+        label = raw.rstrip(b" \x00").decode("ascii", "replace")
+        try:
+            return _LABELS[label]
+        except KeyError:
+            raise CardError(f"unknown JPKI token label {label!r}", SW.SUCCESS) from None
+
+    def read_certificate_der(self, which: str, *, pin: str | None = None) -> bytes:
+        """DER of ``"sign"``, ``"sign_ca"``, ``"auth"`` or ``"auth_ca"``.
+
+        ``pin`` is the sign password for ``"sign"`` and, on a phone token, the auth PIN for
+        ``"auth"``; without it the card answers 6982 and :class:`SecurityStatusError` is raised.
+        """
+        if which not in CERTIFICATES:
+            raise WorkbenchError(f"unknown certificate {which!r}; choose one of {', '.join(CERTIFICATES)}")
+        self.select_ap()
+        if pin is not None:
+            self.verify("sign" if which == "sign" else "auth", pin)
+        return self.read_ef(CERTIFICATES[which], header=self.header_read, what=f"{which} certificate")
+
+    def read_certificate(self, which: str, *, pin: str | None = None) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.read_certificate_der(which, pin=pin))
+
+    def tries_left(self, which: str) -> int:
+        """Tries left of ``"auth"`` or ``"sign"`` via the empty VERIFY (spends nothing)."""
+        fid, _, policy = self._pin(which)
+        self.select_ap()
+        return self._tries(fid, policy.label)
+
+    def verify(self, which: str, value: str) -> None:
+        """VERIFY the auth PIN or the sign password in the current JPKI AP session.
+
+        The sign password is uppercased first, as real clients do (jpki-card.md 4.3).
+        """
+        fid, _, policy = self._pin(which)
+        raw = (value.upper() if which == "sign" else value).encode("ascii", "replace")
+        self._verify(fid, raw, policy.label)
+
+    def sign(
+        self,
+        message: bytes | None = None,
+        *,
+        key: str = "auth",
+        pin: str | None = None,
+        hash: str = "sha256",
+        digest: bytes | None = None,
+    ) -> bytes:
+        """Sign with the card's auth or sign key (80 2A 00 80 over a DigestInfo, 4.5).
+
+        Give ``message`` (hashed here with ``hash``) or a precomputed ``digest``. ``pin`` is
+        verified right before signing, as clients do; without it the current session must
+        already be verified. Returns the 256-byte PKCS#1 v1.5 signature.
+        """
+        pin_fid, key_fid, policy = self._pin(key)
+        if hash not in _HASHES:
+            raise WorkbenchError(f"unsupported hash {hash!r}; choose one of {', '.join(_HASHES)}")
+        if (message is None) == (digest is None):
+            raise WorkbenchError("give either a message or a digest to sign")
+        if digest is None:
+            h = hashlib.new(hash)
+            h.update(message or b"")
+            digest = h.digest()
+        if len(digest) != _HASHES[hash].digest_size:
+            raise WorkbenchError(f"a {hash} digest is {_HASHES[hash].digest_size} bytes, got {len(digest)}")
+        if pin is not None or not self._in_session:
+            self.select_ap()
+        if pin is not None:
+            self.verify(key, pin)
+        self.select_ef(key_fid)
+        return self._check(CommandAPDU.compute_signature(_DIGEST_INFO_PREFIX[hash] + digest), f"sign with the {key} key")
+
+    def change_pin(self, which: str, old: str, new: str) -> None:
+        """VERIFY the old value, then CHANGE REFERENCE DATA (00 24 01 80, jpki-card.md 4.4).
+        The new value's format is checked here first so no try is spent on a typo."""
+        _, _, policy = self._pin(which)
+        new_raw = (new.upper() if which == "sign" else new).encode("ascii", "replace")
+        policy.check(new_raw)
+        self.select_ap()
+        self.verify(which, old)
+        self._check(CommandAPDU.change_reference_data(new_raw), f"change the {policy.label}")
+
+    def logout(self) -> None:
+        self.select_ap()
+
+    @staticmethod
+    def _pin(which: str) -> tuple[int, int, PinPolicy]:
+        try:
+            return _PINS[which]
+        except KeyError:
+            raise WorkbenchError(f"unknown PIN {which!r}; choose 'auth' or 'sign'") from None
+
+
+@dataclass(frozen=True)
+class BasicFour:
+    """基本4情報 as the text AP holds them (jpki-card.md 3.3)."""
+
+    name: str
+    address: str
+    birth_date: date
+    sex: str  # text AP code: 1 male, 2 female, 9 not applicable
+
+    @property
+    def sex_label(self) -> str:
+        return {"1": "male (男)", "2": "female (女)", "9": "not applicable (適用不能)", "0": "unknown"}.get(
+            self.sex, "?"
+        )
+
+
+class TextApClient(_Client):
+    """Client of the 券面事項入力補助AP: the 4 basic facts and the individual number."""
+
+    aid = c.TEXT_AP_AID
+    name = "text AP"
+
+    def tries_left(self) -> int:
+        self.select_ap()
+        return self._tries(c.PIN_TEXT, TEXT_PIN.label)
+
+    def _login(self, pin: str) -> None:
+        self.select_ap()
+        self._verify(c.PIN_TEXT, pin.encode("ascii", "replace"), TEXT_PIN.label)
+
+    def individual_number(self, pin: str) -> str:
+        """個人番号 (EF 0001: ``FF 10 0C`` + 12 digits + filler)."""
+        self._login(pin)
+        obj = tlv.decode_one(self.read_ef(c.EF_TEXT_MY_NUMBER, what="個人番号"))[0]
+        return obj.value.decode("ascii")
+
+    def basic_four(self, pin: str) -> BasicFour:
+        """基本4情報 (EF 0002: ``FF 20`` { ``DF 21`` offsets, ``DF 22``–``DF 25`` })."""
+        self._login(pin)
+        return _parse_basic_four(self.read_ef(c.EF_TEXT_BASIC_FOUR, what="基本4情報"))
+
+    def check_integrity(self, pin: str) -> bool:
+        """Compare EF 0003's hashes with the individual number and basic-four EFs (3.3)."""
+        self._login(pin)
+        # the hash covers the physical EF, filler included: 17 bytes
+        self.select_ef(c.EF_TEXT_MY_NUMBER)
+        number_ef = self._check(CommandAPDU.read_binary(0, 17), "read 個人番号")
+        basic = tlv.decode_one(self.read_ef(c.EF_TEXT_BASIC_FOUR, what="基本4情報"))[0]
+        value = b"".join(child.encode() for child in basic.children[1:])
+        record = tlv.decode_one(self.read_ef(c.EF_TEXT_SIGNATURE, what="integrity record"))[0]
+        want_number = record.find(0xDF31)
+        want_basic = record.find(0xDF32)
+        return (
+            want_number is not None
+            and want_basic is not None
+            and want_number.value == hashlib.sha256(number_ef).digest()
+            and want_basic.value == hashlib.sha256(value).digest()
+        )
+
+
+def _parse_basic_four(raw: bytes) -> BasicFour:
+    obj = tlv.decode_one(raw)[0]
+    fields = {child.tag: child.value for child in obj.children}
+    try:
+        return BasicFour(
+            name=fields[0xDF22].decode("utf-8"),
+            address=fields[0xDF23].decode("utf-8"),
+            birth_date=date(int(fields[0xDF24][:4]), int(fields[0xDF24][4:6]), int(fields[0xDF24][6:8])),
+            sex=fields[0xDF25].decode("ascii"),
+        )
+    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise CardError(f"basic-four EF is malformed ({exc})", SW.SUCCESS) from None
+
+
+__all__ = [
+    "BasicFour",
+    "CERTIFICATES",
+    "JpkiClient",
+    "TextApClient",
+    "TokenType",
+    "raise_for_status",
+]
