@@ -15,15 +15,19 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from asn1crypto import parser
-from asn1crypto.core import ObjectIdentifier as Asn1Oid
 from asn1crypto import x509 as ax
+from asn1crypto.core import ObjectIdentifier as Asn1Oid
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
-from pyhanko_certvalidator.errors import InvalidCertificateError, PathValidationError
+from pyhanko_certvalidator.errors import (
+    ExpiredError,
+    InvalidCertificateError,
+    PathValidationError,
+)
 from pyhanko_certvalidator.policy_decl import PKIXValidationParams
 
 from workbench.errors import PkiError
@@ -141,8 +145,11 @@ def test_ca_certificate_profile(pki: Authority, hierarchy: Hierarchy, generation
 
     oids = [e.oid for e in cert.extensions]
     assert set(oids) == {
-        ExtensionOID.KEY_USAGE, ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
-        ExtensionOID.CRL_DISTRIBUTION_POINTS, ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.CRL_DISTRIBUTION_POINTS,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
     }
     ku = ext(cert, ExtensionOID.KEY_USAGE)
     assert ku.critical
@@ -517,12 +524,14 @@ def test_pyhanko_builds_the_path_to_the_right_generation(
 
 
 def test_pyhanko_rejects_wrong_usage_and_wrong_policy(pki: Authority, issued: dict) -> None:
+    """Negative controls: the validator really checks usage (9.6), policy (9.4) and time."""
     moment = IN_GEN3 + timedelta(days=1)
-    with pytest.raises(InvalidCertificateError):
+    with pytest.raises(InvalidCertificateError, match="non repudiation"):
         _validate(pki, issued["auth", 3], moment, {"non_repudiation"}, OID_POLICY_AUTH)
-    with pytest.raises(PathValidationError):
+    # a test-policy certificate does not satisfy a relying party that demands production
+    with pytest.raises(PathValidationError, match="policies"):
         _validate(pki, issued["sign", 3], moment, {"digital_signature"}, OID_POLICY_SIGN)
-    with pytest.raises(PathValidationError):  # expired
+    with pytest.raises(ExpiredError):  # Not After 2025-09-30 (5th birthday after 2021-03-01)
         _validate(pki, issued["sign", 2], datetime(2027, 1, 1, tzinfo=UTC),
                   {"digital_signature"}, OID_POLICY_SIGN_TEST)
 
@@ -580,6 +589,8 @@ def test_nothing_issued_names_j_lis(pki: Authority, issued: dict) -> None:
         AuthorityProfile(organization="JPKI")
     with pytest.raises(PkiError):
         AuthorityProfile(simulated_marker=REAL_ISSUER_OU)
+    with pytest.raises(PkiError):
+        AuthorityProfile(issuer_alt_organization="公的個人認証サービス")
 
 
 # --- card-verifiable issuer keys (3.3, 3.4) ----------------------------------------------------

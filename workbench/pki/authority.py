@@ -376,7 +376,7 @@ class Authority:
             end = as_utc(not_after, "not_after")
             if card_expiry is not None:
                 end = min(end, end_of_day_jst(card_expiry))
-        end = min(end, ca.certificate.not_valid_after_utc)
+        end = min(end, ca.certificate.not_valid_after_utc).replace(microsecond=0)
         if end <= issued_at:
             raise PkiError(f"Not After {end.isoformat()} is not after the issue time "
                            f"{issued_at.isoformat()}")

@@ -50,6 +50,7 @@ OU_CRL_DISTRIBUTION_POINTS = "CRL Distribution Points"
 #: What must never appear in a simulated certificate (the real issuer's name, 9.2).
 REAL_ISSUER_OU = "Japan Agency for Local Authority Information Systems"
 REAL_ISSUER_O = "JPKI"
+REAL_ISSUER_ALT_O = "公的個人認証サービス"
 
 POLICY_SETS = ("test", "production-shaped")
 
@@ -152,11 +153,12 @@ class AuthorityProfile:
     def __post_init__(self) -> None:
         if self.policy_set not in POLICY_SETS:
             raise PkiError(f"policy_set must be one of {POLICY_SETS}, got {self.policy_set!r}")
-        if self.organization == REAL_ISSUER_O or REAL_ISSUER_OU in (
-            self.organization, self.simulated_marker
-        ):
-            raise PkiError("organization/simulated_marker must not copy the real J-LIS DN; "
-                           "simulated certificates must not be mistakable for J-LIS")
+        if (self.organization == REAL_ISSUER_O
+                or REAL_ISSUER_OU in (self.organization, self.simulated_marker)
+                or self.issuer_alt_organization == REAL_ISSUER_ALT_O):
+            raise PkiError("organization, simulated_marker and issuer_alt_organization must not "
+                           "copy the real J-LIS names; simulated certificates must not be "
+                           "mistakable for J-LIS")
         if not 1 <= self.serial_bytes <= 20:
             raise PkiError(f"serial_bytes must be 1..20 (RFC 5280 4.1.2.2), got "
                            f"{self.serial_bytes}")
@@ -274,6 +276,10 @@ def certificate_not_after(
     """
     issued_day = jst_date(issued_at)
     _check_birth(birth_date, issued_day)
+    if isinstance(card_expiry, datetime):
+        card_expiry = jst_date(card_expiry)
+    if not isinstance(card_expiry, date):
+        raise PkiError("card_expiry must be a datetime.date (the card's last valid day)")
     if card_expiry < issued_day:
         raise PkiError(f"the card expired on {card_expiry.isoformat()}, before the issue date "
                        f"{issued_day.isoformat()}")
