@@ -335,6 +335,19 @@ def test_signing_certificate_san_carries_the_basic_four(
     assert "\u3000" in names[0][2]
 
 
+@pytest.mark.parametrize(("sex", "code"), [(Sex.MALE, "1"), (Sex.FEMALE, "2"),
+                                           (Sex.NOT_APPLICABLE, "3")])
+def test_san_sex_uses_the_certificate_code_list(
+    pki: Authority, ee_key: rsa.RSAPrivateKey, sex: Sex, code: str
+) -> None:
+    """9.5 OID .3: 1/2/3 (3 = unknown), not the text AP's ISO 5218 1/2/9 (12.5)."""
+    person = synthetic_holder(21, sex=sex)
+    cert = pki.issue_signing_certificate(person, ee_key.public_key(), at=IN_GEN3)
+    names = [_other_name(gn.dump()) for gn in asn1(cert).subject_alt_name_value]
+    assert names[2] == ("1.2.392.200149.8.5.5.3", 12, code)
+    assert decode_basic_four(cert)["sex"] is sex
+
+
 def test_decode_basic_four_round_trips(issued: dict, holder: Holder) -> None:
     facts = decode_basic_four(issued["sign", 3])
     assert facts is not None

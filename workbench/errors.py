@@ -64,3 +64,49 @@ class WrongPinError(CardError):
 
 class FileNotFoundOnCardError(CardError):
     """SW 6A82: application or file not on this card (or this token profile)."""
+
+
+class LastTryError(WorkbenchError):
+    """A VERIFY on a real card was refused because one try or fewer remains.
+
+    The client checks the retry counter first (empty VERIFY, jpki-card.md 4.3) and stops here
+    unless the caller passes ``force=True``: one more wrong value would block the credential,
+    and only the municipal office or the JPKI PIN reset procedure can unblock it
+    (jpki-card.md 6). ``pin`` names the credential (``"auth"``, ``"sign"``, ``"text"``), never
+    its value.
+    """
+
+    def __init__(self, message: str, pin: str, tries_left: int) -> None:
+        super().__init__(message)
+        self.pin = pin
+        self.tries_left = tries_left
+
+
+class TraceFormatError(WorkbenchError):
+    """A trace file that is not a JSON Lines trace of a schema version this workbench reads."""
+
+
+class TraceDivergenceError(TransportError):
+    """A replayed client sent something other than the recorded command.
+
+    ``line`` is the 1-based line of the expected record in the trace file, ``seq`` its
+    sequence number, ``expected`` and ``got`` the masked hex of both commands and ``offset``
+    the first byte where they differ (``None`` when the trace expected no command at all).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int,
+        seq: int | None,
+        expected: str,
+        got: str,
+        offset: int | None,
+    ) -> None:
+        super().__init__(message)
+        self.line = line
+        self.seq = seq
+        self.expected = expected
+        self.got = got
+        self.offset = offset

@@ -32,6 +32,7 @@ from workbench.card.pin import (
 )
 from workbench.card.virtual_card import VirtualCard, holder_to_json
 from workbench.errors import WorkbenchError
+from workbench.pki.clock import jst_date
 from workbench.pki import Authority, Holder, derive_seed, generate_rsa_key, synthetic_holder
 
 PROFILES = ("icc", "gpse")
@@ -322,7 +323,7 @@ def create_card(
     def new_serial() -> int:
         return rng.getrandbits(63) | (1 << 56)
 
-    has_sign = _age_on(holder.birth_date, at.date()) >= _SIGN_MIN_AGE
+    has_sign = _age_on(holder.birth_date, jst_date(at)) >= _SIGN_MIN_AGE
     salt = os.urandom(16) if seed is None else derive_seed(seed, "card", profile, "salt")[:16]
     digests = {
         "auth": pin_digest(salt, auth_value),

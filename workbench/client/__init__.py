@@ -4,6 +4,13 @@ The sequences are those of jpki-card.md 4.7; certificates are read the way real 
 them (4.1): a short header read, then chunks of at most 256 bytes. PINs are passed in as
 ``str`` and go only into the VERIFY / CHANGE command bytes: never into a log, a repr or an
 exception message.
+
+Real-card safety (CONVENTIONS.md, after pyca/cryptography's "safe by default, hazardous on
+request"): on a transport that is not the in-process virtual card, every VERIFY is preceded by
+the free retry-counter query (empty VERIFY, jpki-card.md 4.3) and refused with
+:class:`~workbench.errors.LastTryError` when one try or fewer remains, because a blocked PIN
+can only be unblocked at the municipal office or with the JPKI PIN reset procedure
+(jpki-card.md 6). Every method that takes a PIN accepts ``force=True`` to skip that check.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -24,9 +31,9 @@ from workbench.errors import (
     APDUError,
     CardError,
     FileNotFoundOnCardError,
+    LastTryError,
     PinBlockedError,
     SecurityStatusError,
-    TLVError,
     TransportError,
     WorkbenchError,
     WrongPinError,
@@ -57,7 +64,7 @@ _DIGEST_INFO_PREFIX = {
 }
 
 
-class TokenType(str, Enum):
+class TokenType(StrEnum):
     """What EF 0006's label says the token is (jpki-card.md 3.2)."""
 
     CARD = "card"  # JPKIAPICCTOKEN2: My Number Card
@@ -101,6 +108,40 @@ def raise_for_status(rsp: ResponseAPDU, what: str) -> None:
     if sw == SW.FILE_NOT_FOUND:
         raise FileNotFoundOnCardError(f"{what}: not on this card (SW 6A82)", sw)
     raise CardError(f"{what}: card answered {status}", sw)
+
+
+# What a blocked credential costs the holder (jpki-card.md 6): said in the LastTryError message
+# so that the person at the reader sees why the client stopped.
+_BLOCKED_CONSEQUENCE: dict[int, tuple[str, str]] = {  # PIN FID -> (name, consequence)
+    c.PIN_AUTH: (
+        "auth",
+        "a blocked auth PIN can only be reset at the municipal office (市区町村窓口) or with "
+        "the JPKI PIN reset procedure (JPKI暗証番号リセット) while the sign password is known",
+    ),
+    c.PIN_SIGN: (
+        "sign",
+        "a blocked sign password can only be reset at the municipal office (市区町村窓口) or "
+        "with the JPKI PIN reset procedure (JPKI暗証番号リセット) while the auth PIN is known",
+    ),
+    c.PIN_TEXT: (
+        "text",
+        "a blocked text AP PIN can only be reset at the municipal office (市区町村窓口)",
+    ),
+}
+
+
+def needs_pin_guard(transport: object) -> bool:
+    """True when a wrong VERIFY on ``transport`` could lock a real credential.
+
+    The in-process virtual card and replays say ``is_virtual = True``; anything else (PC/SC,
+    an unknown wrapper) is treated as a real card. A transport may state ``pin_guard``
+    explicitly: a replay of a real-card trace does, so that the replayed client sends the same
+    retry queries the recorded one sent.
+    """
+    explicit = getattr(transport, "pin_guard", None)
+    if explicit is not None:
+        return bool(explicit)
+    return not getattr(transport, "is_virtual", False)
 
 
 class _Client:
@@ -148,17 +189,46 @@ class _Client:
             data += chunk
         return bytes(data[:total])
 
-    def _verify(self, fid: int, value: bytes, what: str) -> None:
+    def _verify(self, fid: int, value: bytes, what: str, *, force: bool = False) -> None:
+        """SELECT the key EF and VERIFY; on a real card check the retry counter first.
+
+        The empty VERIFY costs no try (jpki-card.md 4.3), so asking before every VERIFY is
+        free; refusing at one try left keeps a typo from blocking the credential.
+        """
         self.select_ef(fid)
+        if not force and needs_pin_guard(self.transport):
+            left = self._query_tries(what)
+            if left <= 1:
+                raise _last_try_error(fid, what, left)
         self._check(CommandAPDU.verify(0x80, value), what)
 
     def _tries(self, fid: int, what: str) -> int:
         self.select_ef(fid)
+        return self._query_tries(what)
+
+    def _query_tries(self, what: str) -> int:
+        """Empty VERIFY on the current key EF: ``63 Cx`` gives x tries left (4.3)."""
         rsp = self._send(CommandAPDU.verify(0x80, None))
         if rsp.sw & 0xFFF0 == 0x63C0:
             return rsp.sw & 0x0F
         raise_for_status(rsp, what)
         raise CardError(f"{what}: retry query answered {StatusWord(rsp.sw)} instead of 63Cx", rsp.sw)
+
+
+def _last_try_error(fid: int, what: str, left: int) -> LastTryError:
+    name, consequence = _BLOCKED_CONSEQUENCE.get(
+        fid, (f"{fid:04X}", "a blocked credential can only be reset at the municipal office")
+    )
+    if left <= 0:
+        state = "it is already blocked (0 tries left)"
+    else:
+        state = f"only {left} try left, and one wrong value blocks it"
+    return LastTryError(
+        f"refusing to VERIFY the {what} on a real card: {state}; {consequence}; "
+        "pass force=True to send it anyway",
+        name,
+        left,
+    )
 
 
 def _encoded_length(head: bytes, what: str) -> int:
@@ -207,21 +277,29 @@ class JpkiClient(_Client):
         except KeyError:
             raise CardError(f"unknown JPKI token label {label!r}", SW.SUCCESS) from None
 
-    def read_certificate_der(self, which: str, *, pin: str | None = None) -> bytes:
+    def read_certificate_der(
+        self, which: str, *, pin: str | None = None, force: bool = False
+    ) -> bytes:
         """DER of ``"sign"``, ``"sign_ca"``, ``"auth"`` or ``"auth_ca"``.
 
         ``pin`` is the sign password for ``"sign"`` and, on a phone token, the auth PIN for
         ``"auth"``; without it the card answers 6982 and :class:`SecurityStatusError` is raised.
+        ``force`` skips the last-try check of :meth:`verify`.
         """
         if which not in CERTIFICATES:
             raise WorkbenchError(f"unknown certificate {which!r}; choose one of {', '.join(CERTIFICATES)}")
         self.select_ap()
         if pin is not None:
-            self.verify("sign" if which == "sign" else "auth", pin)
+            self.verify("sign" if which == "sign" else "auth", pin, force=force)
         return self.read_ef(CERTIFICATES[which], header=self.header_read, what=f"{which} certificate")
 
-    def read_certificate(self, which: str, *, pin: str | None = None) -> x509.Certificate:
-        return x509.load_der_x509_certificate(self.read_certificate_der(which, pin=pin))
+    def read_certificate(
+        self, which: str, *, pin: str | None = None, force: bool = False
+    ) -> x509.Certificate:
+        """:meth:`read_certificate_der`, parsed."""
+        return x509.load_der_x509_certificate(
+            self.read_certificate_der(which, pin=pin, force=force)
+        )
 
     def tries_left(self, which: str) -> int:
         """Tries left of ``"auth"`` or ``"sign"`` via the empty VERIFY (spends nothing)."""
@@ -229,14 +307,16 @@ class JpkiClient(_Client):
         self.select_ap()
         return self._tries(fid, policy.label)
 
-    def verify(self, which: str, value: str) -> None:
+    def verify(self, which: str, value: str, *, force: bool = False) -> None:
         """VERIFY the auth PIN or the sign password in the current JPKI AP session.
 
-        The sign password is uppercased first, as real clients do (jpki-card.md 4.3).
+        The sign password is uppercased first, as real clients do (jpki-card.md 4.3). On a
+        real card the retry counter is asked first and :class:`LastTryError` raised at one try
+        left or fewer, unless ``force=True`` (module docstring).
         """
         fid, _, policy = self._pin(which)
         raw = (value.upper() if which == "sign" else value).encode("ascii", "replace")
-        self._verify(fid, raw, policy.label)
+        self._verify(fid, raw, policy.label, force=force)
 
     def sign(
         self,
@@ -246,12 +326,14 @@ class JpkiClient(_Client):
         pin: str | None = None,
         hash: str = "sha256",
         digest: bytes | None = None,
+        force: bool = False,
     ) -> bytes:
         """Sign with the card's auth or sign key (80 2A 00 80 over a DigestInfo, 4.5).
 
         Give ``message`` (hashed here with ``hash``) or a precomputed ``digest``. ``pin`` is
         verified right before signing, as clients do; without it the current session must
-        already be verified. Returns the 256-byte PKCS#1 v1.5 signature.
+        already be verified; ``force`` skips the last-try check of :meth:`verify`. Returns the
+        256-byte PKCS#1 v1.5 signature.
         """
         pin_fid, key_fid, policy = self._pin(key)
         if hash not in _HASHES:
@@ -267,18 +349,19 @@ class JpkiClient(_Client):
         if pin is not None or not self._in_session:
             self.select_ap()
         if pin is not None:
-            self.verify(key, pin)
+            self.verify(key, pin, force=force)
         self.select_ef(key_fid)
         return self._check(CommandAPDU.compute_signature(_DIGEST_INFO_PREFIX[hash] + digest), f"sign with the {key} key")
 
-    def change_pin(self, which: str, old: str, new: str) -> None:
+    def change_pin(self, which: str, old: str, new: str, *, force: bool = False) -> None:
         """VERIFY the old value, then CHANGE REFERENCE DATA (00 24 01 80, jpki-card.md 4.4).
-        The new value's format is checked here first so no try is spent on a typo."""
+        The new value's format is checked here first so no try is spent on a typo; ``force``
+        skips the last-try check of the VERIFY."""
         _, _, policy = self._pin(which)
         new_raw = (new.upper() if which == "sign" else new).encode("ascii", "replace")
         policy.check(new_raw)
         self.select_ap()
-        self.verify(which, old)
+        self.verify(which, old, force=force)
         self._check(CommandAPDU.change_reference_data(new_raw), f"change the {policy.label}")
 
     def logout(self) -> None:
@@ -309,7 +392,11 @@ class BasicFour:
 
 
 class TextApClient(_Client):
-    """Client of the 券面事項入力補助AP: the 4 basic facts and the individual number."""
+    """Client of the 券面事項入力補助AP: the 4 basic facts and the individual number.
+
+    Every method taking the text AP PIN accepts ``force=True`` to skip the last-try check
+    on a real card (module docstring).
+    """
 
     aid = c.TEXT_AP_AID
     name = "text AP"
@@ -318,24 +405,24 @@ class TextApClient(_Client):
         self.select_ap()
         return self._tries(c.PIN_TEXT, TEXT_PIN.label)
 
-    def _login(self, pin: str) -> None:
+    def _login(self, pin: str, force: bool) -> None:
         self.select_ap()
-        self._verify(c.PIN_TEXT, pin.encode("ascii", "replace"), TEXT_PIN.label)
+        self._verify(c.PIN_TEXT, pin.encode("ascii", "replace"), TEXT_PIN.label, force=force)
 
-    def individual_number(self, pin: str) -> str:
+    def individual_number(self, pin: str, *, force: bool = False) -> str:
         """個人番号 (EF 0001: ``FF 10 0C`` + 12 digits + filler)."""
-        self._login(pin)
+        self._login(pin, force)
         obj = tlv.decode_one(self.read_ef(c.EF_TEXT_MY_NUMBER, what="個人番号"))[0]
         return obj.value.decode("ascii")
 
-    def basic_four(self, pin: str) -> BasicFour:
+    def basic_four(self, pin: str, *, force: bool = False) -> BasicFour:
         """基本4情報 (EF 0002: ``FF 20`` { ``DF 21`` offsets, ``DF 22``–``DF 25`` })."""
-        self._login(pin)
+        self._login(pin, force)
         return _parse_basic_four(self.read_ef(c.EF_TEXT_BASIC_FOUR, what="基本4情報"))
 
-    def check_integrity(self, pin: str) -> bool:
+    def check_integrity(self, pin: str, *, force: bool = False) -> bool:
         """Compare EF 0003's hashes with the individual number and basic-four EFs (3.3)."""
-        self._login(pin)
+        self._login(pin, force)
         # the hash covers the physical EF, filler included: 17 bytes
         self.select_ef(c.EF_TEXT_MY_NUMBER)
         number_ef = self._check(CommandAPDU.read_binary(0, 17), "read 個人番号")
@@ -372,5 +459,6 @@ __all__ = [
     "JpkiClient",
     "TextApClient",
     "TokenType",
+    "needs_pin_guard",
     "raise_for_status",
 ]

@@ -117,11 +117,6 @@ def fwt(fwi: int) -> float:
     return _fc_to_ms(_FWT_UNIT_FC << fwi)
 
 
-FWT_MAX_MS = fwt(_FWI_MAX)  # 11: 4.949 s, the cap on FWT_temp after S(WTX)
-DELTA_FWT_MS = _fc_to_ms(49_152)  # 11: reader tolerance on FWT, ~3.625 ms (not in formulas)
-GUARD_TIME_MS = 5.0  # 7.5: field on -> first command (Flipper Zero ISO14443_3B_GUARD_TIME_US)
-
-
 def _check_fwi(fwi: int, what: str) -> None:
     if fwi == _FWI_RFU:
         raise TimingParameterError(
@@ -130,6 +125,11 @@ def _check_fwi(fwi: int, what: str) -> None:
         )
     if not _is_int(fwi) or not 0 <= fwi <= _FWI_MAX:
         raise TimingParameterError(f"{what} must be an int 0..{_FWI_MAX} (nfc-timing.md 11)")
+
+
+FWT_MAX_MS = fwt(_FWI_MAX)  # 11: 4.949 s, the cap on FWT_temp after S(WTX)
+DELTA_FWT_MS = _fc_to_ms(49_152)  # 11: reader tolerance on FWT, ~3.625 ms (not in formulas)
+GUARD_TIME_MS = 5.0  # 7.5: field on -> first command (Flipper Zero ISO14443_3B_GUARD_TIME_US)
 
 
 def _check_divisor(d: int, what: str) -> None:
@@ -453,11 +453,12 @@ def wtx_multiplier(t_card_ms: float, fwi: int = DEFAULT_AIR.fwi, wtxm: int | Non
 class AirTiming:
     """One APDU over ISO-DEP, split into parts that add up (nfc-timing.md 12.4, 16.3).
 
-    ``turnaround_ms`` holds every TR0/TR1/TR2 except the part of the processing block's wait
-    that the card spends computing: that block waits ``max(TR0, t_card)`` = ``t_card`` (in
-    ``card_ms``) + ``max(0, TR0 - t_card)`` (in ``turnaround_ms``). So :attr:`air_ms` is the
-    RF time the APDU costs on top of the card's work, and :attr:`total_ms` is the whole
-    transceive on the air without host overhead.
+    ``card_ms`` is the reader's wait in the processing block, ``max(TR0, t_card)`` (12.2):
+    the card's time, floored at TR0 because the card may not answer sooner. ``turnaround_ms``
+    holds every other TR0 and all TR1/TR2. So :attr:`air_ms` does not depend on the card at
+    all, and :attr:`total_ms` (the transceive on the air, without host overhead) grows with
+    ``t_card`` exactly, even in floating point. The TR0 floor only shows for cards faster than
+    TR0 (75.5 us by default), which no profile of nfc-timing.md 15 is.
     """
 
     command_blocks: int  # k_c
@@ -469,7 +470,7 @@ class AirTiming:
     response_frames_ms: float  # PICC I-block frames
     r_ack_frames_ms: float  # R(ACK) frames, both directions
     turnaround_ms: float  # TR0 / TR1 / TR2 (see class docstring)
-    card_ms: float  # t_card of the block that carries the last command part
+    card_ms: float  # max(TR0, t_card) in the block that carries the last command part
     wtx_ms: float  # w * T_wtx_each (12.3)
 
     @property
@@ -533,7 +534,7 @@ def apdu_air_time(
 
     tr0, tr1, tr2 = params.tr0_ms, params.tr1_ms, params.tr2_ms
     blocks = k_c + k_r - 1  # the processing block is both the last command and first response
-    turnaround = blocks * (tr1 + tr2) + (blocks - 1) * tr0 + max(0.0, tr0 - t_card_ms)
+    turnaround = blocks * (tr1 + tr2) + (blocks - 1) * tr0
 
     rounds, multiplier = _wtx(t_card_ms, params.fwi, params.wtxm)
     wtx_each = block_time(params.s_wtx_bytes, params.s_wtx_bytes, tr0, params)
@@ -547,7 +548,7 @@ def apdu_air_time(
         response_frames_ms=response_frames,
         r_ack_frames_ms=r_ack_frames,
         turnaround_ms=turnaround,
-        card_ms=float(t_card_ms),
+        card_ms=max(tr0, float(t_card_ms)),
         wtx_ms=rounds * wtx_each,
     )
 

@@ -83,7 +83,8 @@ class ExchangeTiming:
     """Modelled time of one command/response exchange, in stackable parts (16.3).
 
     The four components are what the exchange *needs*: ``air_ms`` (frames and turnaround,
-    12.4), ``card_ms`` (processing, 15), ``host_ms`` (per-transceive overhead, 13) and
+    12.4), ``card_ms`` (processing, 15; over RF floored at TR0, see
+    :class:`~workbench.timing.air.AirTiming`), ``host_ms`` (per-transceive overhead, 13) and
     ``wtx_ms`` (S(WTX) rounds, 12.3). MODEL (12.3, 13): the host timeout covers all of them;
     a transceive that needs more fails with "tag lost" *at the timeout instant*, so
     :attr:`total_ms` - the time until the host gets its answer or its error - is then the
