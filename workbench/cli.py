@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--atr", default=None, help="ATR profile: contact, contactless, juki-listed (icc) / gpse")
     new.add_argument("--issued-at", default=None, help="issue time, ISO 8601 (default: now); with --seed gives identical cards")
     new.add_argument("--force", action="store_true", help="replace an existing image")
+    new.add_argument("--authority", type=Path, default=None, metavar="PATH",
+                     help="issue with the authority stored at PATH (created on first use) and register the certificates there")
 
     show = sub.add_parser("show", help="print what is on a card (never a secret)")
     show.add_argument("path", type=Path)
@@ -89,8 +91,7 @@ def _card_new(args: argparse.Namespace) -> int:
     path: Path = args.path
     if path.exists() and not args.force:
         raise CliError(f"{path} already exists; pass --force to replace it")
-    card = create_card(
-        args.profile,
+    options: dict[str, Any] = dict(
         seed=args.seed,
         auth_pin=args.auth_pin or DEFAULT_AUTH_PIN,
         sign_password=args.sign_password or DEFAULT_SIGN_PASSWORD,
@@ -98,11 +99,21 @@ def _card_new(args: argparse.Namespace) -> int:
         atr=args.atr,
         issued_at=_parse_time(args.issued_at) if args.issued_at else None,
     )
+    if args.authority is not None:
+        from workbench.pki.store import AuthorityStore
+
+        with AuthorityStore.open(args.authority, create=True) as store:
+            card = store.issue_card(args.profile, **options)
+    else:
+        card = create_card(args.profile, **options)
     card.save(path)
     card.close()
     holder = card.meta["holder"]
     print(f"created {path}: {card.label} ({args.profile}) for synthetic holder "
           f"{holder['family_name']}\u3000{holder['given_name']}")
+    if args.authority is not None:
+        serials = ", ".join(f"{k} {v}" for k, v in card.meta["certificate_serials"].items())
+        print(f"registered with the authority at {args.authority}: {serials}")
     if not (args.auth_pin and args.sign_password):
         print("PINs: the documented defaults were used where none was given (see README)")
     return 0
@@ -185,7 +196,11 @@ def _card_apdu(args: argparse.Namespace) -> int:
 
 
 #: Modules that add command groups or commands (one line each; see _parser()).
-_EXTENSIONS: tuple[str, ...] = ()
+_EXTENSIONS: tuple[str, ...] = (
+    "workbench.pki.commands",
+    "workbench.pki.server_commands",  # after pki.commands: adds `pki serve` to its group
+    "workbench.transport.commands",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

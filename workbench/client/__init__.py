@@ -307,6 +307,12 @@ class JpkiClient(_Client):
         self.select_ap()
         return self._tries(fid, policy.label)
 
+    def verify_format(self, which: str, value: str) -> None:
+        """Check a value against the PIN's format rules (jpki-card.md 6) without sending it:
+        raises :class:`PinFormatError`. A card would take a malformed value as a wrong one."""
+        _, _, policy = self._pin(which)
+        policy.check((value.upper() if which == "sign" else value).encode("ascii", "replace"))
+
     def verify(self, which: str, value: str, *, force: bool = False) -> None:
         """VERIFY the auth PIN or the sign password in the current JPKI AP session.
 

@@ -7,9 +7,9 @@ certificates (9.3–9.7) plus, for the phone token, the same profiles with the c
 the integrity records and card-verifiable certificates (jpki-card.md 3.3 EF 0003/0004, 3.4).
 
 With a seed, every CA key, CA serial and issuer key is reproducible, so notebooks and golden
-files see byte-identical CA certificates. Revocation (CRL, OCSP, registry) is deliberately not
-here: a later registry wraps :meth:`Authority.issue_certificate`, the single path through which
-every end-entity certificate is made.
+files see byte-identical CA certificates. Revocation is deliberately not here: the registry
+(:mod:`workbench.pki.registry`) records what :meth:`Authority.issue_certificate` made, CRLs are
+built in :mod:`workbench.pki.crl`, and :mod:`workbench.pki.store` keeps an authority on disk.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from asn1crypto import core as asn1
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from workbench.errors import PkiError
 from workbench.pki.clock import Clock, SystemClock, as_utc, end_of_day_jst, jst_date
@@ -33,6 +33,7 @@ from workbench.pki.holder import Holder
 from workbench.pki.keys import derive_seed, generate_rsa_key
 from workbench.pki.profiles import (
     DEFAULT_GENERATIONS,
+    OCSP_PATH,
     OID_ADDRESS,
     OID_ADDRESS_FLAGS,
     OID_BIRTH_DATE,
@@ -43,7 +44,9 @@ from workbench.pki.profiles import (
     AuthorityProfile,
     Generation,
     Hierarchy,
+    arl_path,
     certificate_not_after,
+    crl_path,
 )
 from workbench.pki.profiles import card_expiry as card_expiry_rule
 
@@ -225,6 +228,12 @@ class Authority:
         serial = _random_serial(self.profile.serial_bytes, stream)
         name = self.ca_name(h)
         public_key = key.public_key()
+        # 9.2: the CA's CRLDP names its own DN (where its ARL is published); with a repository
+        # URL the ARL's HTTP location is added beside it (9.7 MODEL).
+        ca_dp_names: list[x509.GeneralName] = [x509.DirectoryName(name)]
+        arl_uri = self.profile.repository_uri(arl_path(h, gen.number))
+        if arl_uri is not None:
+            ca_dp_names.append(x509.UniformResourceIdentifier(arl_uri))
         certificate = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -238,7 +247,7 @@ class Authority:
             .add_extension(x509.SubjectAlternativeName([self._issuer_alt_name()]), critical=False)
             .add_extension(
                 x509.CRLDistributionPoints([
-                    x509.DistributionPoint(full_name=[x509.DirectoryName(name)],
+                    x509.DistributionPoint(full_name=ca_dp_names,
                                            relative_name=None, reasons=None, crl_issuer=None)
                 ]),
                 critical=False,
@@ -249,6 +258,31 @@ class Authority:
         ca = CertificateAuthority(h, gen, key, certificate)
         self._cas[(h, gen.number)] = ca
         return ca
+
+    def adopt_ca(self, ca: CertificateAuthority) -> None:
+        """Install a CA restored from storage instead of deriving it again.
+
+        A persistent authority (:mod:`workbench.pki.store`) keeps its CA keys and certificates
+        so that they stay identical across restarts without recomputing seeded keys. The CA
+        must belong to this profile (a configured generation, this profile's CA DN) and its key
+        must match its certificate.
+        """
+        if not isinstance(ca, CertificateAuthority):
+            raise PkiError(f"adopt_ca needs a CertificateAuthority, not {type(ca).__name__}")
+        h = _coerce_hierarchy(ca.hierarchy)
+        gen = self.profile.generation(ca.generation.number)
+        if ca.certificate.subject != self.ca_name(h):
+            raise PkiError(f"CA certificate for {h.value} generation {gen.number} does not carry "
+                           "this profile's CA name")
+        if ca.private_key.public_key().public_numbers() != ca.certificate.public_key().public_numbers():
+            raise PkiError(f"the {h.value} generation {gen.number} CA key does not match its "
+                           "certificate")
+        self._cas[(h, gen.number)] = CertificateAuthority(h, gen, ca.private_key, ca.certificate)
+
+    @property
+    def created_cas(self) -> tuple[CertificateAuthority, ...]:
+        """The CAs made (or adopted) so far in this process, for persisting them."""
+        return tuple(self._cas.values())
 
     def current_ca(self, hierarchy: Hierarchy | str,
                    at: datetime | None = None) -> CertificateAuthority:
@@ -420,24 +454,53 @@ class Authority:
         builder = (
             builder
             .add_extension(x509.IssuerAlternativeName([self._issuer_alt_name()]), critical=False)
-            .add_extension(
-                x509.CRLDistributionPoints([
-                    x509.DistributionPoint(
-                        full_name=[x509.DirectoryName(self.crl_distribution_point_name(h, holder))],
-                        relative_name=None, reasons=None, crl_issuer=None,
-                    )
-                ]),
-                critical=False,
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                    ca.certificate.extensions.get_extension_for_class(
-                        x509.SubjectKeyIdentifier).value
-                ),
-                critical=False,
-            )
+            .add_extension(self._ee_crl_distribution_points(h, ca.generation.number, holder),
+                           critical=False)
+        )
+        if self.profile.ocsp_aia:
+            builder = builder.add_extension(self._ocsp_aia(), critical=False)
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                ca.certificate.extensions.get_extension_for_class(
+                    x509.SubjectKeyIdentifier).value
+            ),
+            critical=False,
         )
         return builder.sign(ca.private_key, hashes.SHA256())
+
+    def _ee_crl_distribution_points(self, h: Hierarchy, generation: int,
+                                    holder: Holder) -> x509.CRLDistributionPoints:
+        """The municipality's directoryName (9.7), plus HTTP URIs when a repository is set.
+
+        With ``crl_url_scope="partition"`` the URI is a second name of the same distribution
+        point (the municipality's CRL, partition = municipality code); with ``"full"`` a second
+        distribution point names the CA's full CRL, which covers every certificate of the CA.
+        """
+        dp_name = x509.DirectoryName(self.crl_distribution_point_name(h, holder))
+        if self.profile.repository_url is None:
+            names: list[x509.GeneralName] = [dp_name]
+            return x509.CRLDistributionPoints([_distribution_point(names)])
+        if self.profile.crl_url_scope == "partition":
+            uri = self.profile.repository_uri(crl_path(h, generation, holder.municipality_code))
+            assert uri is not None
+            return x509.CRLDistributionPoints([
+                _distribution_point([dp_name, x509.UniformResourceIdentifier(uri)])
+            ])
+        full = self.profile.repository_uri(crl_path(h, generation))
+        assert full is not None
+        return x509.CRLDistributionPoints([
+            _distribution_point([dp_name]),
+            _distribution_point([x509.UniformResourceIdentifier(full)]),
+        ])
+
+    def _ocsp_aia(self) -> x509.AuthorityInformationAccess:
+        """AIA with the simulator's OCSP URL (9.7 MODEL option; no AIA in the real profile)."""
+        uri = self.profile.repository_uri(OCSP_PATH)
+        assert uri is not None  # AuthorityProfile refuses ocsp_aia without repository_url
+        return x509.AuthorityInformationAccess([
+            x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
+                                   x509.UniformResourceIdentifier(uri)),
+        ])
 
     def issue_signing_certificate(
         self,
@@ -524,6 +587,11 @@ class Authority:
         entry = (prefix + tail.encode("ascii"), self._key("cv-issuer", ap))
         self._cv_issuers[ap] = entry
         return entry
+
+
+def _distribution_point(names: list[x509.GeneralName]) -> x509.DistributionPoint:
+    return x509.DistributionPoint(full_name=names, relative_name=None, reasons=None,
+                                  crl_issuer=None)
 
 
 def basic_four_san(holder: Holder) -> x509.SubjectAlternativeName:

@@ -13,8 +13,9 @@ Systems``; the simulator keeps that shape but its O and last OU say that it is s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from urllib.parse import quote, urlsplit
 
 from cryptography.x509.oid import ObjectIdentifier
 
@@ -57,6 +58,13 @@ POLICY_SETS = ("test", "production-shaped")
 #: Where a 29 February birthday falls in common years (MODEL): "feb28" (the default, the
 #: earlier and therefore conservative end date) or "mar1".
 LEAP_DAY_RULES = ("feb28", "mar1")
+
+#: Which CRL the HTTP URI in an end-entity CRLDP names (see ``AuthorityProfile.crl_url_scope``).
+CRL_URL_SCOPES = ("partition", "full")
+
+#: MODEL: CRLs are published once a day (smartphone-service.md 11.3: "updated periodically",
+#: a platform operator may serve the previous day's list).
+DEFAULT_CRL_INTERVAL = timedelta(hours=24)
 
 
 class Hierarchy(StrEnum):
@@ -132,6 +140,21 @@ class AuthorityProfile:
       :func:`birthday_in_year`).
     - ``key_bits``: RSA size of CA and card-verifiable issuer keys (9.1).
     - ``generations``: CA generations of both hierarchies (9.2).
+    - ``repository_url``: base URL of the simulator's HTTP repository (no trailing slash), or
+      ``None`` (default: the real profile, directory names only). When set, certificates get an
+      HTTP URI next to the directoryName of their CRL distribution point, so tools can fetch
+      the CRL (9.7 MODEL "an HTTP CRLDP URI for interop testing"): end-entity certificates the
+      URL of their municipality's CRL (or of the full CRL, see ``crl_url_scope``), CA
+      certificates the URL of their ARL. Paths: :func:`crl_path`, :func:`arl_path`.
+    - ``crl_url_scope``: ``"partition"`` (default): the EE distribution point is
+      ``[directoryName, {repository_url}/crl/{h}/g{N}/{municipality code}.crl]``, one CRL per
+      issuing municipality as in the real profile; ``"full"``: the EE distribution point keeps
+      only the directoryName and a second distribution point names the full CRL
+      ``{repository_url}/crl/{h}/g{N}.crl``.
+    - ``ocsp_aia``: add AuthorityInfoAccess with the OCSP URL ``{repository_url}/ocsp`` to
+      end-entity certificates (9.7 MODEL: no AIA by default, the real certificates have none).
+    - ``crl_interval``: CRL publication interval (smartphone-service.md 11.3, MODEL 24 h). CRLs
+      are published at interval boundaries; thisUpdate is the boundary, nextUpdate the next one.
     """
 
     organization: str = "JPKI-SIMULATED"
@@ -149,6 +172,10 @@ class AuthorityProfile:
     leap_day: str = "feb28"
     key_bits: int = 2048
     generations: tuple[Generation, ...] = field(default=DEFAULT_GENERATIONS)
+    repository_url: str | None = None
+    crl_url_scope: str = "partition"
+    ocsp_aia: bool = False
+    crl_interval: timedelta = DEFAULT_CRL_INTERVAL
 
     def __post_init__(self) -> None:
         if self.policy_set not in POLICY_SETS:
@@ -171,6 +198,21 @@ class AuthorityProfile:
         numbers = [g.number for g in self.generations]
         if len(set(numbers)) != len(numbers):
             raise PkiError(f"generation numbers must be unique, got {numbers}")
+        if self.repository_url is not None:
+            object.__setattr__(self, "repository_url", _check_repository_url(self.repository_url))
+        if self.crl_url_scope not in CRL_URL_SCOPES:
+            raise PkiError(f"crl_url_scope must be one of {CRL_URL_SCOPES}, got "
+                           f"{self.crl_url_scope!r}")
+        if not isinstance(self.ocsp_aia, bool):
+            raise PkiError(f"ocsp_aia must be True or False, got {self.ocsp_aia!r}")
+        if self.ocsp_aia and self.repository_url is None:
+            raise PkiError("ocsp_aia needs a repository_url: the OCSP URL is "
+                           "{repository_url}/ocsp")
+        interval = self.crl_interval
+        if (not isinstance(interval, timedelta) or interval <= timedelta(0)
+                or interval.microseconds or interval > timedelta(days=366)):
+            raise PkiError(f"crl_interval must be a timedelta of whole seconds between 1 s and "
+                           f"366 days, got {interval!r}")
 
     @property
     def sign_policy(self) -> ObjectIdentifier:
@@ -192,6 +234,77 @@ class AuthorityProfile:
                 return gen
         raise PkiError(f"no CA generation {number}; this profile has "
                        f"{sorted(g.number for g in self.generations)}")
+
+    def repository_uri(self, path: str) -> str | None:
+        """``repository_url`` + ``path`` (a path from :func:`crl_path` etc.), or ``None``."""
+        return None if self.repository_url is None else self.repository_url + path
+
+
+def _check_repository_url(url: object) -> str:
+    """An absolute http(s) URL without query or fragment; a trailing slash is dropped."""
+    if not isinstance(url, str):
+        raise PkiError(f"repository_url must be a str, not {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise PkiError(f"repository_url must be an http(s) URL without query or fragment, e.g. "
+                       f"http://127.0.0.1:8080, got {url!r}")
+    if not url.isascii() or any(c.isspace() for c in url):
+        raise PkiError(f"repository_url must be plain ASCII without spaces, got {url!r}")
+    return url.rstrip("/")
+
+
+# --- repository layout (jpki-card.md 9.7 MODEL) -----------------------------------------------
+#
+# The HTTP repository (``jpki-workbench pki serve``) serves exactly these paths, and the
+# certificates name them; one definition here keeps both sides in step.
+
+#: OCSP responder: ``POST /ocsp`` and ``GET /ocsp/{base64 request}`` (RFC 6960 A.1).
+OCSP_PATH = "/ocsp"
+
+
+def _path_hierarchy(hierarchy: Hierarchy | str) -> str:
+    try:
+        return Hierarchy(hierarchy).value
+    except ValueError:
+        raise PkiError(f"hierarchy must be 'sign' or 'auth', got {hierarchy!r}") from None
+
+
+def _path_generation(generation: int) -> int:
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 1:
+        raise PkiError(f"generation must be a positive int, got {generation!r}")
+    return generation
+
+
+def check_partition(partition: object) -> str:
+    """A CRL partition key: a municipality code or name, non-empty, without '/' or controls.
+
+    Partitions are the per-municipality distribution points of jpki-card.md 9.7; the key
+    appears in a URL path segment (percent-encoded) and in the registry.
+    """
+    if (not isinstance(partition, str) or not partition or "/" in partition
+            or any(ord(c) < 0x20 or c == "\x7f" for c in partition)
+            or partition in (".", "..")):
+        raise PkiError(f"partition must be a municipality code or name without '/', got "
+                       f"{partition!r}")
+    return partition
+
+
+def crl_path(hierarchy: Hierarchy | str, generation: int, partition: str | None = None) -> str:
+    """``/crl/{sign|auth}/g{N}.crl`` (full CRL) or ``/crl/{h}/g{N}/{partition}.crl``."""
+    base = f"/crl/{_path_hierarchy(hierarchy)}/g{_path_generation(generation)}"
+    if partition is None:
+        return base + ".crl"
+    return f"{base}/{quote(check_partition(partition), safe='')}.crl"
+
+
+def arl_path(hierarchy: Hierarchy | str, generation: int) -> str:
+    """``/arl/{sign|auth}/g{N}.crl``: the authority revocation list of one CA generation."""
+    return f"/arl/{_path_hierarchy(hierarchy)}/g{_path_generation(generation)}.crl"
+
+
+def ca_certificate_path(hierarchy: Hierarchy | str, generation: int) -> str:
+    """``/ca/{sign|auth}/g{N}.cer``: the DER CA certificate (as jpki.go.jp/ca publishes them)."""
+    return f"/ca/{_path_hierarchy(hierarchy)}/g{_path_generation(generation)}.cer"
 
 
 # --- validity rules (jpki-card.md 9.7) --------------------------------------------------------

@@ -155,7 +155,12 @@ class TimingModel:
             if not isinstance(getattr(self, name), kind):
                 raise TimingParameterError(f"{name} must be a {kind.__name__}")
         _check_timeout(self.host_timeout_ms)
-        object.__setattr__(self, "link", Link(self.link))
+        try:
+            object.__setattr__(self, "link", Link(self.link))
+        except ValueError:
+            raise TimingParameterError(
+                f"link must be one of {', '.join(Link)}, got {self.link!r}"
+            ) from None
 
     @classmethod
     def omapi(

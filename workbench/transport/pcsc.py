@@ -78,6 +78,9 @@ _MAX_GET_RESPONSE = 256  # 256 x 256 bytes is more than any response a card can 
 _CARD_CAPABILITIES_TAG = 0x7  # compact-TLV tag of "card capabilities" (ISO/IEC 7816-4 8.1.1.2.7)
 _EXTENDED_LENGTH_BIT = 0x40  # third software function table, b7: extended Lc and Le fields
 
+#: how long a failed command waits for pcscd to confirm a removal (it polls about every 0.4 s)
+_REMOVAL_SETTLE = 1.0
+
 PROTOCOLS = ("T0", "T1", "T0|T1")
 DISPOSITIONS = ("leave", "reset", "unpower", "eject")
 
@@ -527,20 +530,33 @@ class PcscTransport:
             return _service_error(hresult)
         if code in (_E["UNKNOWN_READER"], _E["READER_UNAVAILABLE"]):
             return NoReaderError(f"reader {name!r} went away during {what} ({_message(hresult)})")
-        if not self._card_present():
-            # vpcd and many drivers report a lost card as a failed transaction first
+        if self._card_gone(_REMOVAL_SETTLE):
+            # drivers (vpcd among them) report a vanished card as a failed transaction first;
+            # pcscd notices the removal at its next presence poll
             return CardRemovedError(f"the card was removed from {name!r} during {what}; put it back and reconnect")
         return TransportError(f"{what} failed on {name!r}: {_message(hresult)}")
 
-    def _card_present(self) -> bool:
+    def _card_gone(self, settle: float) -> bool:
+        """True if the reader is (or within ``settle`` seconds becomes) empty."""
         if self._ctx is None or self.reader_name is None:
-            return False
+            return True
         s = self._ctx.scard
+        deadline = time.monotonic() + settle
+        previous: list[tuple[str, int]] | None = None
         try:
-            states = self._ctx.states([self.reader_name], None, 0)
+            while True:
+                remaining = max(0, int((deadline - time.monotonic()) * 1000))
+                states = self._ctx.states([self.reader_name], previous, 0 if previous is None else remaining)
+                if states is None:
+                    return False
+                state = states[0][1]
+                if not state & s.SCARD_STATE_PRESENT:
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
+                previous = [(self.reader_name, state & ~s.SCARD_STATE_CHANGED)]
         except TransportError:
-            return False
-        return bool(states) and bool(states[0][1] & s.SCARD_STATE_PRESENT)
+            return True
 
     def _service_alive(self) -> bool:
         try:

@@ -54,7 +54,7 @@ matches and a decoder annotates, and one line per pair keeps a crashed recording
 ``decoded``
     a human view, the output of the same annotator that :func:`decode_trace` runs (keys without
     a value are left out): ``instruction``, ``summary``, ``p1p2``, ``ap``, ``ef``, ``pin``,
-    ``key``, ``offset``, ``le``, ``sw``, ``sw_name``, ``sw_en``, ``sw_ja``, ``tries_left`` and,
+    ``key``, ``offset``, ``length`` (READ BINARY Le), ``resp_len``, ``sw``, ``sw_name``, ``sw_en``, ``sw_ja``, ``tries_left`` and,
     on the READ BINARY that completes a certificate, ``certificate`` {``kind``, ``subject``,
     ``issuer``, ``serial``, ``not_before``, ``not_after``, ``sha256``}. Replay ignores it and the
     decoder recomputes it.
@@ -198,6 +198,8 @@ def ap_name(aid: bytes) -> str:
     """Name of an application by its DF name (jpki-card.md 2.1), else the AID in hex."""
     if aid == c.ISD_AID:
         return _ISD_NAME
+    if not aid:
+        return "no DF name"
     return c.AP_NAMES.get(aid) or f"AID {aid.hex().upper()}"
 
 
@@ -254,6 +256,27 @@ def _first_difference(pattern: str, raw: bytes) -> int | None:
 
 # --- decoding one command (ISO 7816-4, jpki-card.md 2.2, 4) ----------------------------------
 
+_CLA_PROPRIETARY = 0x80  # ISO 7816-4 5.4.1: CLA bit 8 set = proprietary (JICSAP) class
+# Interindustry instructions (ISO 7816-4 section 11) the decoder follows.
+_INS_SELECT = 0xA4  # jpki-card.md 2.2
+_INS_READ_BINARY = 0xB0  # 4.1
+_INS_READ_RECORD = 0xB2  # 4.2
+_INS_VERIFY = 0x20  # 4.3
+_INS_CHANGE_REFERENCE_DATA = 0x24  # 4.4
+_INS_GET_CHALLENGE = 0x84  # 4.6
+_INS_INTERNAL_AUTHENTICATE = 0x88  # 3.5, 4.6
+_INS_GET_DATA = 0xCA  # 3.6
+#: ISO instructions whose data field is a PIN or new reference value (odd INS included).
+_PIN_INS = frozenset({0x20, 0x21, 0x24, 0x25, 0x2C, 0x2D})
+# Proprietary (CLA 80) instructions of the card.
+_INS_COMPUTE_SIGNATURE = 0x2A  # 4.5
+_INS_CHANGE_KEY = 0x32  # 3.5
+_P1_SELECT_BY_DF_NAME = 0x04  # 2.2
+_P1_SELECT_EF = 0x02  # 2.2
+_P1_READ_SFI = 0x80  # 4.1: P1 = 80 | SFI
+_P2_CURRENT_KEY = 0x80  # 4.3, 4.5: the key of the current EF; 80 | SFI names one
+_SFI_MASK = 0x1F  # 2.2: SFI = low 5 bits of the FID
+
 _SELECT_HOW = {
     0x00: "select MF or by FID",
     0x01: "select child DF",
@@ -278,54 +301,54 @@ _CHANGE_MODES = {0x00: "old and new value", 0x01: "new value only"}  # ISO 7816-
 
 def _key_reference(p2: int) -> str:
     """P2 of VERIFY / CHANGE / 80 2A: ``80`` current EF, ``80 | SFI`` by short id (4.3, 4.5)."""
-    if p2 == 0x80:
+    if p2 == _P2_CURRENT_KEY:
         return "key of the current EF"
-    if p2 & 0x80 and not p2 & 0x60:
-        return f"key with short EF id {p2 & 0x1F:02X}"
+    if p2 & _P2_CURRENT_KEY and not p2 & 0x60:
+        return f"key with short EF id {p2 & _SFI_MASK:02X}"
     return f"reference {p2:02X}"
 
 
 def describe_p1p2(cmd: CommandAPDU) -> str:
     """What P1 and P2 mean for this instruction (ISO 7816-4 section 11, jpki-card.md 2.2, 4)."""
     cla, ins, p1, p2 = cmd.cla, cmd.ins, cmd.p1, cmd.p2
-    if not cla & 0x80:
-        if ins == 0xA4:
+    if not cla & _CLA_PROPRIETARY:
+        if ins == _INS_SELECT:
             how = "select MF" if p1 == 0 and not cmd.data else _SELECT_HOW.get(p1, f"P1={p1:02X}")
             return f"{how}; {_SELECT_ANSWER.get(p2, f'P2={p2:02X} (not supported)')}"
-        if ins == 0xB0:
-            if p1 & 0x80:
-                return f"short EF id {p1 & 0x1F:02X}, offset {p2}"
+        if ins == _INS_READ_BINARY:
+            if p1 & _P1_READ_SFI:
+                return f"short EF id {p1 & _SFI_MASK:02X}, offset {p2}"
             return f"offset {(p1 << 8) | p2} in the current EF"
-        if ins == 0xB2:
+        if ins == _INS_READ_RECORD:
             sfi = p2 >> 3
             where = "current EF" if sfi == 0 else f"short EF id {sfi:02X}"
             return f"record {p1} of the {where}"
-        if ins == 0x20:
+        if ins == _INS_VERIFY:
             ref = _key_reference(p2)
             return ref if cmd.data else f"{ref}; retry-counter query (spends no try)"
-        if ins == 0x24:
+        if ins == _INS_CHANGE_REFERENCE_DATA:
             return f"{_CHANGE_MODES.get(p1, f'P1={p1:02X}')}; {_key_reference(p2)}"
-        if ins == 0x84:
+        if ins == _INS_GET_CHALLENGE:
             return f"{cmd.le or 0} random bytes"
-        if ins == 0x88:
+        if ins == _INS_INTERNAL_AUTHENTICATE:
             return f"algorithm {p1:02X}; {_key_reference(p2)}"
-        if ins == 0xCA:
+        if ins == _INS_GET_DATA:
             return f"data object {(p1 << 8) | p2:04X}"
     else:
-        if ins == 0x2A:
+        if ins == _INS_COMPUTE_SIGNATURE:
             key = "the application's own key" if p2 == 0 else _key_reference(p2)
             return f"{_SIGN_VARIANTS.get(p1, f'P1={p1:02X} (not supported)')}; {key}"
-        if ins == 0x32:
+        if ins == _INS_CHANGE_KEY:
             return f"new value; {_key_reference(p2)}"
     return f"P1={p1:02X} P2={p2:02X}"
 
 
 def _target(p2: int, current: int | None) -> int | None:
     """The object a ``80`` / ``80 | SFI`` parameter addresses (jpki-card.md 2.2: SFI = FID)."""
-    if p2 == 0x80:
+    if p2 == _P2_CURRENT_KEY:
         return current
-    if p2 & 0x80 and not p2 & 0x60:
-        return p2 & 0x1F
+    if p2 & _P2_CURRENT_KEY and not p2 & 0x60:
+        return p2 & _SFI_MASK
     return None
 
 
@@ -420,30 +443,30 @@ class _Annotator:
         self, cmd: CommandAPDU, rsp: ResponseAPDU | None, ok: bool, out: dict[str, Any]
     ) -> None:
         cla, ins, p1, p2 = cmd.cla, cmd.ins, cmd.p1, cmd.p2
-        proprietary = bool(cla & 0x80)
-        if not proprietary and ins == 0xA4:
-            if p1 == 0x04:
+        proprietary = bool(cla & _CLA_PROPRIETARY)
+        if not proprietary and ins == _INS_SELECT:
+            if p1 == _P1_SELECT_BY_DF_NAME:
                 out["ap"] = ap_name(cmd.data)
                 if ok:
                     self.aid = None if cmd.data == c.ISD_AID else cmd.data
                     self.ef = None
                     self._described.clear()
-            elif p1 == 0x02 and len(cmd.data) == 2:
+            elif p1 == _P1_SELECT_EF and len(cmd.data) == 2:
                 fid = int.from_bytes(cmd.data, "big")
                 out["ef"] = object_name(self.aid, fid)
                 if ok:
                     self.ef = fid
             return
-        if not proprietary and ins == 0xB0:
-            if p1 & 0x80:
-                fid: int | None = p1 & 0x1F
+        if not proprietary and ins == _INS_READ_BINARY:
+            if p1 & _P1_READ_SFI:
+                fid: int | None = p1 & _SFI_MASK
                 offset = p2
             else:
                 fid = self.ef
                 offset = (p1 << 8) | p2
             out["offset"] = offset
             if cmd.le is not None:
-                out["le"] = cmd.le
+                out["length"] = cmd.le
             if fid is not None:
                 out["ef"] = object_name(self.aid, fid)
                 if ok and rsp is not None:
@@ -452,7 +475,7 @@ class _Annotator:
                     if facts is not None:
                         out["certificate"] = facts
             return
-        if not proprietary and ins == 0xB2:
+        if not proprietary and ins == _INS_READ_RECORD:
             sfi = p2 >> 3
             fid = self.ef if sfi == 0 else sfi
             if fid is not None:
@@ -460,14 +483,14 @@ class _Annotator:
                 if ok and sfi:
                     self.ef = fid
             return
-        if (not proprietary and ins in (0x20, 0x21, 0x24, 0x25, 0x2C, 0x2D)) or (
-            proprietary and ins == 0x32
-        ):
+        if (not proprietary and ins in _PIN_INS) or (proprietary and ins == _INS_CHANGE_KEY):
             fid = _target(p2, self.ef)
             if fid is not None:
                 out["ef"] = out["pin"] = object_name(self.aid, fid)
             return
-        if (proprietary and ins == 0x2A) or (not proprietary and ins == 0x88):
+        if (proprietary and ins == _INS_COMPUTE_SIGNATURE) or (
+            not proprietary and ins == _INS_INTERNAL_AUTHENTICATE
+        ):
             fid = _target(p2, self.ef) if p2 else None
             if fid is not None:
                 out["ef"] = out["key"] = object_name(self.aid, fid)
@@ -537,8 +560,10 @@ class TraceHeader:
     def from_dict(cls, obj: Mapping[str, Any], where: str = "header") -> TraceHeader:
         """Validate a header object; :class:`TraceFormatError` says what is wrong in one line."""
         if not isinstance(obj, Mapping) or obj.get("type") != "header":
-            raise TraceFormatError(f"{where}: not a trace header (expected a JSON object with "
-                                   f'"type": "header" on line 1)')
+            raise TraceFormatError(
+                f"{where}: not a trace header (expected a JSON object with "
+                f'"type": "header" on line 1)'
+            )
         if obj.get("schema") != TRACE_SCHEMA:
             raise TraceFormatError(
                 f"{where}: schema {obj.get('schema')!r} is not {TRACE_SCHEMA!r}; "
@@ -720,7 +745,12 @@ def _coerce(source: TraceSource) -> tuple[TraceHeader, list[TraceRecord]]:
         if isinstance(item, TraceRecord):
             records.append(item)
             continue
-        if isinstance(item, Mapping) and item.get("type") == "header" and index == 0 and header is None:
+        if (
+            isinstance(item, Mapping)
+            and item.get("type") == "header"
+            and index == 0
+            and header is None
+        ):
             header = TraceHeader.from_dict(item, "record 1")
             continue
         _validate_event(item, f"record {index + 1}")
@@ -815,7 +845,9 @@ class TracingTransport:
             token_label=getattr(card, "label", None) or getattr(inner_header, "token_label", None),
             virtual=virtual if isinstance(virtual, bool) else None,
             description=description,
-            timing_model=None if timing is None else str(getattr(timing, "label", type(timing).__name__)),
+            timing_model=None
+            if timing is None
+            else str(getattr(timing, "label", type(timing).__name__)),
             metadata=dict(metadata or {}),
         )
         self._t0 = time.perf_counter()
@@ -860,8 +892,9 @@ class TracingTransport:
             "duration_ms": round((t_end - t_start) * 1000, 3),
             "t_ms": round((t_start - self._t0) * 1000, 3),
         }
-        obj.update({k: v for k, v in fields.items() if v is not None})
-        self.records.append(TraceRecord(len(self.records) + 2, obj))
+        # optional fields are left out when empty; "response" and "atr" stay, null on failure
+        obj.update({k: v for k, v in fields.items() if v is not None or k in ("response", "atr")})
+        self.records.append(TraceRecord(self._seq + 1, obj))  # line 1 is the header
         self._write(obj)
         return obj
 
@@ -901,8 +934,13 @@ class TracingTransport:
         except Exception as exc:
             decoded = self._annotator.exchange(masked, None)
             self._emit(
-                "exchange", start, t, command=masked, response=None,
-                error=f"{type(exc).__name__}: {exc}", decoded=decoded,
+                "exchange",
+                start,
+                t,
+                command=masked,
+                response=None,
+                error=f"{type(exc).__name__}: {exc}",
+                decoded=decoded,
             )
             raise
         elapsed_ms = (time.perf_counter() - t) * 1000
@@ -911,8 +949,13 @@ class TracingTransport:
         if self._timing is not None:
             timing = _timing_fields(self._timing.exchange(_blank_secret(apdu), response))
         record = self._emit(
-            "exchange", start, t, command=masked, response=response.hex().upper(),
-            decoded=decoded, timing=timing,
+            "exchange",
+            start,
+            t,
+            command=masked,
+            response=response.hex().upper(),
+            decoded=decoded,
+            timing=timing,
         )
         self._remember(record["seq"], apdu, masked, response, elapsed_ms)
         return response
@@ -948,7 +991,8 @@ class TracingTransport:
             self.close()
 
     def clear(self) -> None:
-        """Forget the in-memory exchanges and records (the file, if any, is kept)."""
+        """Forget the in-memory exchanges and records. The file, if any, keeps every line, and
+        ``seq`` keeps counting, so later records still name their line in that file."""
         self.exchanges.clear()
         self.records.clear()
 
@@ -1031,8 +1075,13 @@ class ReplayTransport:
     def _next(self) -> TraceRecord | None:
         return self.records[self._pos] if self._pos < len(self.records) else None
 
-    def _diverged(self, rec: TraceRecord | None, got: str, expected: str | None = None,
-                  offset: int | None = None) -> TraceDivergenceError:
+    def _diverged(
+        self,
+        rec: TraceRecord | None,
+        got: str,
+        expected: str | None = None,
+        offset: int | None = None,
+    ) -> TraceDivergenceError:
         if rec is None:
             line = (self.records[-1].line + 1) if self.records else 2
             seq = None
@@ -1045,7 +1094,11 @@ class ReplayTransport:
         diff = "" if offset is None else f", first difference at byte {offset}"
         return TraceDivergenceError(
             f"replay diverged at {where}: expected {expected}, got {got}{diff}",
-            line=line, seq=seq, expected=expected, got=got, offset=offset,
+            line=line,
+            seq=seq,
+            expected=expected,
+            got=got,
+            offset=offset,
         )
 
     def connect(self) -> bytes:
@@ -1091,13 +1144,38 @@ class ReplayTransport:
 # --- decoder ---------------------------------------------------------------------------------
 
 _COLUMNS = (
-    "line", "event", "start", "duration_ms", "command", "instruction", "summary", "p1p2",
-    "ap", "ef", "pin", "key", "offset", "le", "resp_len", "sw", "sw_name", "sw_en", "sw_ja",
-    "tries_left", "cert_kind", "cert_subject", "cert_issuer", "cert_serial", "cert_not_after",
-    "cert_sha256", "atr", "error", "response",
+    "line",
+    "event",
+    "start",
+    "duration_ms",
+    "command",
+    "instruction",
+    "summary",
+    "p1p2",
+    "ap",
+    "ef",
+    "pin",
+    "key",
+    "offset",
+    "length",
+    "resp_len",
+    "sw",
+    "sw_name",
+    "sw_en",
+    "sw_ja",
+    "tries_left",
+    "cert_kind",
+    "cert_subject",
+    "cert_issuer",
+    "cert_serial",
+    "cert_not_after",
+    "cert_sha256",
+    "atr",
+    "error",
+    "response",
 )
 _TIMING_COLUMNS = ("operation", "air_ms", "card_ms", "host_ms", "wtx_ms", "total_ms", "timed_out")
-_INT_COLUMNS = ("offset", "le", "resp_len", "tries_left")
+_INT_COLUMNS = ("offset", "length", "resp_len", "tries_left")
 
 
 def decode_trace(source: TraceSource) -> pd.DataFrame:
@@ -1106,8 +1184,9 @@ def decode_trace(source: TraceSource) -> pd.DataFrame:
     ``source`` is a path, a ``(header, records)`` pair, a :class:`TracingTransport` or records.
     The selection state is replayed over the trace, so each row names the application
     (``ap``), the file, key or PIN object it touches (``ef``, ``pin``, ``key``; names from
-    :data:`OBJECT_LABELS`), READ BINARY ``offset`` and ``le``, the status word with its English
-    and Japanese meaning and ``tries_left`` for ``63 Cx`` (jpki-card.md 2-5). The READ BINARY
+    :data:`OBJECT_LABELS`), READ BINARY ``offset`` and ``length`` (the Le asked for), the status word with its English
+    and Japanese meaning and ``tries_left`` for ``63 Cx`` (jpki-card.md 2-5). On a SELECT by DF
+    name ``ap`` is the application asked for, so a refused SELECT (6A82) still names it. The READ BINARY
     that completes a certificate carries its ``cert_*`` facts (subject, serial, ... via
     :func:`workbench.pki.describe_certificate`). Modelled timing columns appear when the trace
     has them; a ``connect`` row puts the activation time in ``air_ms`` and ``total_ms``.
@@ -1120,9 +1199,14 @@ def decode_trace(source: TraceSource) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     with_timing = False
     for rec in records:
-        row: dict[str, Any] = {"seq": rec.seq, "line": rec.line, "event": rec.type,
-                               "start": rec.get("start"), "duration_ms": rec.get("duration_ms"),
-                               "error": rec.get("error")}
+        row: dict[str, Any] = {
+            "seq": rec.seq,
+            "line": rec.line,
+            "event": rec.type,
+            "start": rec.get("start"),
+            "duration_ms": rec.get("duration_ms"),
+            "error": rec.get("error"),
+        }
         timing = rec.get("timing")
         if rec.type == "exchange":
             command = str(rec["command"]).upper()
@@ -1142,8 +1226,11 @@ def decode_trace(source: TraceSource) -> pd.DataFrame:
                 row["atr"] = rec.get("atr")
                 if isinstance(timing, Mapping) and "activation_ms" in timing:
                     with_timing = True
-                    row.update(operation="activation", air_ms=timing["activation_ms"],
-                               total_ms=timing["activation_ms"])
+                    row.update(
+                        operation="activation",
+                        air_ms=timing["activation_ms"],
+                        total_ms=timing["activation_ms"],
+                    )
         rows.append(row)
     columns = ["seq", *_COLUMNS, *(_TIMING_COLUMNS if with_timing else ())]
     frame = pd.DataFrame(rows, columns=columns)
@@ -1151,4 +1238,3 @@ def decode_trace(source: TraceSource) -> pd.DataFrame:
         frame[name] = frame[name].astype("Int64")
     frame["start"] = pd.to_datetime(frame["start"], utc=True, errors="coerce", format="ISO8601")
     return frame.set_index("seq")
-

@@ -1,0 +1,120 @@
+"""The start-here notebook in a real browser: JupyterLab served on loopback, Debian's Chromium
+driven by Playwright (../shared/guides/notebook-testing.md section 3). Restart-and-run-all
+must complete and the PIN pad widget must render and answer a real click."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (dev extra)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium; .ci/run does)"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("labroot")
+    shutil.copytree(ROOT / "notebooks", root, dirs_exist_ok=True)
+    cfg = tmp_path_factory.mktemp("jupyter_config")
+    (cfg / "labconfig").mkdir()
+    (cfg / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(cfg),
+        JUPYTER_RUNTIME_DIR=str(tmp_path_factory.mktemp("runtime")),
+        JUPYTER_DATA_DIR=str(tmp_path_factory.mktemp("data")),
+    )
+    env.pop("MPLBACKEND", None)
+    port, token = _free_port(), secrets.token_hex(16)
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--ServerApp.token={token}", "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}",
+         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=subprocess.DEVNULL, stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("jupyter lab did not start: " + (root / "server.log").read_text()[-2000:])
+            time.sleep(0.25)
+    yield base, token
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield b
+        b.close()
+
+
+def _menu(page, top: str, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(rf"^{top}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}")).click()
+
+
+def test_start_here_runs_and_pin_pad_answers(lab, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    base, token = lab
+    page = browser.new_page()
+    page.goto(f"{base}/lab/tree/00_start_here.ipynb?token={token}")
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    _menu(page, "Edit", "Clear Outputs of All Cells")
+    _menu(page, "Kernel", "Restart Kernel and Run All Cells")
+    page.locator(".jp-Dialog button.jp-mod-accept").click()
+    last_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").last
+    expect(last_prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=120_000)
+    expect(page.locator(".jp-OutputArea-output", has_text="signature verifies with the auth certificate")).to_be_visible()
+    pin = page.locator(".widget-text input[type=password]").last
+    expect(pin).to_be_visible(timeout=30_000)
+    expect(page.locator(".widget-label", has_text="tries left: 3").last).to_be_visible()
+    pin.fill("0000")
+    page.locator("button.jupyter-button", has_text="VERIFY").last.click()
+    expect(page.locator(".widget-label", has_text="wrong value (SW 63C2): tries left: 2").last).to_be_visible(timeout=30_000)
+    pin.fill("1234")
+    page.locator("button.jupyter-button", has_text="VERIFY").last.click()
+    expect(page.locator(".widget-label", has_text="verified (SW 9000): tries left: 3").last).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(tmp_path / "start_here.png"), full_page=True)
+    page.close()

@@ -1,0 +1,300 @@
+"""``jpki-workbench pki …``: run the simulated authority's revocation side from the shell.
+
+Suspension, lifting and revocation are the events of smartphone-service.md 8–10 (reasons as in
+15.8); ``pki crl`` writes the CRL a relying party would download (11.3, jpki-card.md 9.7).
+Every command works on an authority database (:mod:`workbench.pki.store`) named by ``--db``;
+``card new --authority`` creates one on first use, ``pki init`` with chosen settings.
+Mistakes end with one line on stderr and exit status 2 (the errors are WorkbenchErrors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import PkiError
+from workbench.pki.clock import JST
+from workbench.pki.crl import LoadedCrl
+from workbench.pki.profiles import AuthorityProfile
+from workbench.pki.registry import RegistryEvent
+from workbench.pki.status import CertState, RevocationReason
+
+_SERIAL_RE = re.compile(r"0[xX][0-9A-Fa-f]+|[0-9]+")
+_INTERVAL_RE = re.compile(r"([0-9]+)\s*([smhd]?)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
+
+
+def parse_serial(text: str) -> int:
+    """A serial as ``card show`` prints it: ``0x…`` hex, or decimal."""
+    cleaned = text.strip().replace(":", "") if text.lower().startswith("0x") else text.strip()
+    if not _SERIAL_RE.fullmatch(cleaned):
+        raise PkiError(f"not a serial number: {text[:40]!r} (decimal, or hex with 0x as "
+                       "`card show` prints it)")
+    return int(cleaned, 0) if cleaned.lower().startswith("0x") else int(cleaned, 10)
+
+
+def _parse_reason(text: str) -> RevocationReason:
+    try:
+        return RevocationReason.parse(text)
+    except ValueError as exc:
+        raise PkiError(str(exc)) from None
+
+
+def _parse_time(text: str) -> datetime:
+    """ISO 8601 date or date-time; a naive value is JST, the card's home time zone."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise PkiError(f"not an ISO 8601 time: {text!r} (e.g. 2025-04-01 or "
+                       "2025-04-01T10:00+09:00)") from None
+    return value if value.tzinfo else value.replace(tzinfo=JST)
+
+
+def _parse_interval(text: str) -> timedelta:
+    match = _INTERVAL_RE.fullmatch(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise PkiError(f"not a CRL interval: {text!r} (e.g. 24h, 90m, 1d; a bare number is hours)")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _parse_key_id(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        value = bytes.fromhex(text.replace(":", ""))
+    except ValueError:
+        value = b""
+    if not value:
+        raise PkiError(f"not an issuer key id in hex: {text[:60]!r}")
+    return value
+
+
+def _iso(t: datetime | None) -> str:
+    return "" if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from workbench.pki.store import AuthorityStore
+
+    return AuthorityStore.open(args.db)
+
+
+def _print_event(verb: str, event: RegistryEvent) -> None:
+    reason = f" reason {event.reason.value}" if event.reason is not None else ""
+    print(f"{verb} 0x{event.serial:X} (issuer key id {event.issuer_key_id.hex()}){reason} at "
+          f"{_iso(event.at)}")
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+def _init(args: argparse.Namespace) -> int:
+    from workbench.pki.store import AuthorityStore
+
+    if args.db.exists():
+        raise PkiError(f"{args.db} already exists; an authority's settings are fixed at creation")
+    profile = AuthorityProfile(
+        repository_url=args.repository_url,
+        ocsp_aia=args.ocsp_aia,
+        crl_interval=_parse_interval(args.crl_interval),
+        crl_url_scope=args.crl_url_scope,
+    )
+    with AuthorityStore.open(args.db, create=True, profile=profile, seed=args.seed) as store:
+        p = store.authority.profile
+        every = int(p.crl_interval.total_seconds())
+        shown = f"{every // 3600} h" if every % 3600 == 0 else f"{every} s"
+        print(f"created authority {args.db} (CRL every {shown}, repository "
+              f"{p.repository_url or 'none'}, OCSP AIA {'on' if p.ocsp_aia else 'off'})")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    serial = parse_serial(args.serial)
+    reason = _parse_reason(args.reason)
+    at = _parse_time(args.at) if args.at else None
+    invalid = _parse_time(args.invalidity_date) if args.invalidity_date else None
+    with _open(args) as store:
+        event = store.registry.revoke(serial, reason, issuer_key_id=_parse_key_id(args.issuer_key_id),
+                                      at=at, invalidity_date=invalid)
+    _print_event("revoked", event)
+    return 0
+
+
+def _hold(args: argparse.Namespace) -> int:
+    serial = parse_serial(args.serial)
+    at = _parse_time(args.at) if args.at else None
+    with _open(args) as store:
+        event = store.registry.hold(serial, issuer_key_id=_parse_key_id(args.issuer_key_id), at=at)
+    _print_event("held", event)
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    serial = parse_serial(args.serial)
+    at = _parse_time(args.at) if args.at else None
+    with _open(args) as store:
+        event = store.registry.release(serial, issuer_key_id=_parse_key_id(args.issuer_key_id),
+                                       at=at)
+    _print_event("released", event)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    serial = parse_serial(args.serial)
+    at = _parse_time(args.at) if args.at else None
+    with _open(args) as store:
+        reg = store.registry
+        history = reg.history(serial, _parse_key_id(args.issuer_key_id))
+        ikid = history[0].issuer_key_id
+        (cert,) = reg.certificates(issuer_key_id=ikid, serial=serial)
+        status = reg.status(ikid, serial, at)
+    print(f"certificate 0x{serial:X} ({cert.kind}, hierarchy {cert.hierarchy or '-'}, token "
+          f"{cert.token or '-'}, partition {cert.partition or '-'})")
+    print(f"  issuer key id  {ikid.hex()}")
+    print(f"  subject        {cert.subject}")
+    print(f"  valid          {_iso(cert.not_before)} .. {_iso(cert.not_after)}")
+    state = status.state.value
+    if status.state in (CertState.REVOKED, CertState.HELD):
+        state += f" since {_iso(status.since)} ({status.reason.value if status.reason else ''})"
+    print(f"  status         {state} as of {_iso(status.at)}")
+    print("history")
+    print(f"  {'seq':>5}  {'action':<8} {'at':<21} {'reason':<21} recorded")
+    for ev in history:
+        reason = ev.reason.value if ev.reason is not None else ""
+        print(f"  {ev.seq:>5}  {ev.action.value:<8} {_iso(ev.at):<21} {reason:<21} "
+              f"{_iso(ev.recorded_at)}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        rows = store.registry.certificates(partition=args.partition, hierarchy=args.ca,
+                                           state=args.state)
+    print(f"{'serial':<20} {'kind':<5} {'token':<5} {'partition':<10} {'state':<8} "
+          f"issuer key id")
+    for c in rows:
+        print(f"0x{c.serial:<18X} {c.kind:<5} {c.token or '-':<5} {c.partition or '-':<10} "
+              f"{c.state.value:<8} {c.issuer_key_id.hex()}")
+    return 0
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: readers never see half a
+    CRL (a crash leaves the old file or the new one)."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise PkiError(f"cannot write {path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _crl(args: argparse.Namespace) -> int:
+    at = _parse_time(args.at) if args.at else None
+    if args.arl and args.partition is not None:
+        raise PkiError("--arl and --partition exclude each other: the ARL lists CA certificates")
+    with _open(args) as store:
+        published = store.publish(args.ca, args.generation, args.partition, at, arl=args.arl)
+    der = published.der
+    data = der
+    if args.pem:
+        body = base64.encodebytes(der).decode("ascii").replace("\n", "")
+        lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+        data = ("-----BEGIN X509 CRL-----\n" + "\n".join(lines)
+                + "\n-----END X509 CRL-----\n").encode("ascii")
+    _write_atomically(args.out, data)
+    what = "ARL" if args.arl else ("full CRL" if args.partition is None else
+                                   f"CRL of partition {args.partition}")
+    print(f"wrote {args.out}: {what} of the {args.ca} CA, number {published.number}, "
+          f"thisUpdate {_iso(published.this_update)}, nextUpdate {_iso(published.next_update)}, "
+          f"{len(LoadedCrl.from_der(der))} entries")
+    print("changes after thisUpdate appear in the next publication (OCSP shows them at once)")
+    return 0
+
+
+# --- registration --------------------------------------------------------------------------
+
+def register(top: Any, groups: dict[str, Any]) -> None:
+    """Add the ``pki`` group; its subparsers go to ``groups["pki"]`` for later extensions."""
+    pki = top.add_parser("pki", help="the simulated authority: revoke, hold, release, CRLs")
+    sub = pki.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    groups["pki"] = sub
+
+    def db(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", type=Path, required=True,
+                       help="authority database (created by `card new --authority` or `pki init`)")
+
+    def target(p: argparse.ArgumentParser) -> None:
+        p.add_argument("serial", help="certificate serial, decimal or 0x-hex as `card show` prints")
+        db(p)
+        p.add_argument("--issuer-key-id", default=None,
+                       help="issuing CA key id (hex), when the serial exists under several CAs")
+        p.add_argument("--at", default=None,
+                       help="when it takes effect, ISO 8601 (default now; naive = JST)")
+
+    init = sub.add_parser("init", help="create an authority database with chosen settings")
+    db(init)
+    init.add_argument("--seed", default=None, help="derive every CA key from this text "
+                      "(reproducible, test only); default random")
+    init.add_argument("--repository-url", default=None,
+                      help="base URL of `pki serve`; adds HTTP CRL URIs to certificates")
+    init.add_argument("--ocsp-aia", action="store_true", help="add an OCSP AIA to end-entity "
+                      "certificates (needs --repository-url)")
+    init.add_argument("--crl-interval", default="24h", help="CRL publication interval (default 24h)")
+    init.add_argument("--crl-url-scope", choices=("partition", "full"), default="partition",
+                      help="which CRL the EE certificates' HTTP URI names (default partition)")
+    init.set_defaults(func=_init)
+
+    revoke = sub.add_parser("revoke", help="revoke a certificate for good (失効)")
+    target(revoke)
+    revoke.add_argument("--reason", default="unspecified",
+                        help="RFC 5280 reason, e.g. keyCompromise, superseded, "
+                             "cessationOfOperation (default unspecified)")
+    revoke.add_argument("--invalidity-date", default=None,
+                        help="when the key became unusable, ISO 8601 (optional)")
+    revoke.set_defaults(func=_revoke)
+
+    hold = sub.add_parser("hold", help="suspend a certificate (一時利用停止, certificateHold)")
+    target(hold)
+    hold.set_defaults(func=_hold)
+
+    release = sub.add_parser("release", help="lift a hold (一時利用停止の解除)")
+    target(release)
+    release.set_defaults(func=_release)
+
+    status = sub.add_parser("status", help="a certificate's status and history")
+    target(status)
+    status.set_defaults(func=_status)
+
+    listing = sub.add_parser("list", help="registered certificates and their states")
+    db(listing)
+    listing.add_argument("--ca", choices=("sign", "auth"), default=None)
+    listing.add_argument("--partition", default=None, help="municipality code")
+    listing.add_argument("--state", choices=("good", "held", "revoked"), default=None)
+    listing.set_defaults(func=_list)
+
+    crl = sub.add_parser("crl", help="write the CRL (or ARL) in force now, DER or PEM")
+    db(crl)
+    crl.add_argument("--ca", choices=("sign", "auth"), default="sign",
+                     help="hierarchy (default sign)")
+    crl.add_argument("--generation", type=int, default=None,
+                     help="CA generation (default: the one issuing now)")
+    crl.add_argument("--partition", default=None,
+                     help="municipality code: that municipality's CRL instead of the full one")
+    crl.add_argument("--arl", action="store_true", help="the authority revocation list instead")
+    crl.add_argument("--at", default=None, help="the moment, ISO 8601 (default now)")
+    crl.add_argument("--out", type=Path, required=True, help="file to write (atomically)")
+    crl.add_argument("--pem", action="store_true", help="PEM instead of DER")
+    crl.set_defaults(func=_crl)

@@ -1,0 +1,626 @@
+"""The authority's OCSP responder (RFC 6960): real-time certificate status for relying parties.
+
+smartphone-service.md 11.3: J-LIS publishes revocation information as CRLs (periodic) and over
+OCSP (real time); the reasons in use include certificateHold, which is how a suspension
+(一時利用停止, section 9) is published. This module answers OCSP requests about certificates of
+the simulated authority from any :class:`~workbench.pki.status.StatusSource` (the registry, or a
+test double). It has no network code: :mod:`workbench.pki.server` carries the bytes over HTTP.
+
+What it does, and where the rule comes from:
+
+- **Signers** (RFC 6960 4.2.2.2): ``"direct"`` signs with the CA key itself (responderID =
+  the CA's key hash, no certificates attached); ``"delegated"`` signs with a responder key
+  certified by that same CA (EKU id-kp-OCSPSigning, id-pkix-ocsp-nocheck, short validity), and
+  attaches that certificate. Every CA generation has its own signer, because the three
+  generations share one DN and only the key tells them apart (jpki-card.md 9.2).
+- **CertIDs** with SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512 (4.1.1), echoed unchanged;
+  the issuer must match on both hashes. Several CertIDs of one CA in one request are answered together; CertIDs of
+  several CAs cannot be signed by one authorized responder and are refused (malformedRequest).
+- **Status**: good, revoked (revocationTime + reason) or unknown (2.2); a hold is published as
+  revoked with reason certificateHold and disappears when released (RFC 5280 5.3.1).
+- **Errors** (2.3): bytes that are not an OCSPRequest, an empty or oversized nonce (RFC 8954
+  2.1: 1..32 octets) → ``malformedRequest``; a CA this authority does not have, or one outside
+  its validity at the current time → ``unauthorized``; a failing status source →
+  ``internalError``. :meth:`OcspResponder.respond` never raises for what a client sends.
+- **Nonce** (RFC 8954, RFC 6960 4.4.1): echoed in the response extensions when present.
+
+Caching (the rule production responders follow, RFC 5019 section 6): a response to a request
+*without* a nonce for one CertID is signed once and reused while it is young (``cache_for``,
+default a quarter of the validity window) and its signer is current. Before reuse, the
+status source is asked again for that certificate *at the current time*, and the cached
+response is only reused if the status (state, since, reason) it was signed for is still the
+answer; otherwise it is re-signed. A revocation, hold or release is therefore visible in the
+very next response, whichever process or thread changed the registry, and a controllable clock
+that moves across a scheduled revocation is honoured as well. The cost is one registry lookup
+per request, which is far cheaper than one RSA signature. Requests with a nonce are always
+signed afresh, since the nonce is inside the signed data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from asn1crypto import core as asn1_core
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from workbench.errors import PkiError
+from workbench.pki.authority import Authority, CertificateAuthority
+from workbench.pki.clock import Clock, as_utc
+from workbench.pki.keys import generate_rsa_key
+from workbench.pki.profiles import Hierarchy
+from workbench.pki.status import CertState, CertStatus, RevocationReason, StatusSource
+
+__all__ = [
+    "HASH_ALGORITHMS",
+    "MAX_NONCE_LENGTH",
+    "MAX_REQUESTS_PER_OCSP_REQUEST",
+    "CertQuery",
+    "MalformedOcspRequest",
+    "OcspRequestInfo",
+    "OcspResponder",
+    "ResponderMode",
+    "issue_responder_certificate",
+    "parse_request",
+    "public_key_bits",
+]
+
+log = logging.getLogger(__name__)
+
+#: CertID hash algorithms answered (RFC 6960 4.1.1 allows any; these are the ones in use).
+HASH_ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+
+#: RFC 8954 section 2.1: ``Nonce ::= OCTET STRING(SIZE(1..32))``.
+MIN_NONCE_LENGTH = 1
+MAX_NONCE_LENGTH = 32
+
+#: More CertIDs than this in one request are refused: each costs a registry lookup, and no
+#: relying party needs more than a chain's worth at once (MODEL, a guard against amplification).
+MAX_REQUESTS_PER_OCSP_REQUEST = 32
+
+#: Unsuccessful responses carry no signature (RFC 6960 4.2.1), so they are constants.
+MALFORMED_REQUEST = ocsp.OCSPResponseBuilder.build_unsuccessful(
+    ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(Encoding.DER)
+INTERNAL_ERROR = ocsp.OCSPResponseBuilder.build_unsuccessful(
+    ocsp.OCSPResponseStatus.INTERNAL_ERROR).public_bytes(Encoding.DER)
+UNAUTHORIZED = ocsp.OCSPResponseBuilder.build_unsuccessful(
+    ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(Encoding.DER)
+
+#: A delegated responder certificate lives this long (RFC 6960 4.2.2.2.1: with ocsp-nocheck
+#: "the CA SHOULD issue a certificate with a short lifetime") and is renewed before it ends.
+RESPONDER_CERT_LIFETIME = timedelta(days=7)
+RESPONDER_CERT_BACKDATE = timedelta(hours=1)
+RESPONDER_CERT_RENEW_BEFORE = timedelta(days=1)
+
+
+class ResponderMode(StrEnum):
+    """Who signs the responses (RFC 6960 4.2.2.2)."""
+
+    DIRECT = "direct"  # the CA key itself
+    DELEGATED = "delegated"  # a responder key certified by the CA (id-kp-OCSPSigning)
+
+
+class MalformedOcspRequest(PkiError):
+    """Bytes that are not an OCSPRequest this responder can answer (``malformedRequest``)."""
+
+
+@dataclass(frozen=True)
+class CertQuery:
+    """One CertID of a request (RFC 6960 4.1.1), echoed unchanged in its SingleResponse."""
+
+    algorithm: str  # a key of HASH_ALGORITHMS
+    issuer_name_hash: bytes
+    issuer_key_hash: bytes
+    serial: int
+
+
+@dataclass(frozen=True)
+class OcspRequestInfo:
+    """What a request asks: the CertIDs and the nonce (``None`` when absent)."""
+
+    queries: tuple[CertQuery, ...]
+    nonce: bytes | None = None
+
+
+def public_key_bits(certificate: x509.Certificate) -> bytes:
+    """The subjectPublicKey BIT STRING value: what a CertID's issuerKeyHash hashes (4.1.1)."""
+    der = certificate.public_bytes(Encoding.DER)
+    return asn1_x509.Certificate.load(der).public_key["public_key"].contents[1:]
+
+
+def _check_nonce(nonce: bytes) -> bytes:
+    if not MIN_NONCE_LENGTH <= len(nonce) <= MAX_NONCE_LENGTH:
+        raise MalformedOcspRequest(f"nonce of {len(nonce)} octets; RFC 8954 2.1 allows "
+                                   f"{MIN_NONCE_LENGTH}..{MAX_NONCE_LENGTH}")
+    return nonce
+
+
+def _parse_single(request: ocsp.OCSPRequest) -> OcspRequestInfo:
+    try:
+        algorithm = request.hash_algorithm.name
+    except UnsupportedAlgorithm as exc:
+        raise MalformedOcspRequest(f"unsupported CertID hash algorithm ({exc})") from None
+    if algorithm not in HASH_ALGORITHMS:
+        raise MalformedOcspRequest(f"unsupported CertID hash algorithm {algorithm}")
+    query = CertQuery(algorithm, request.issuer_name_hash, request.issuer_key_hash,
+                      request.serial_number)
+    nonce = None
+    for ext in request.extensions:
+        if isinstance(ext.value, x509.OCSPNonce):
+            nonce = _check_nonce(ext.value.nonce)
+        elif ext.critical:
+            raise MalformedOcspRequest(f"unknown critical request extension {ext.oid.dotted_string}")
+    return OcspRequestInfo((query,), nonce)
+
+
+def _parse_multiple(der: bytes) -> OcspRequestInfo:
+    """Several CertIDs in one request: cryptography only reads one, asn1crypto reads them all."""
+    try:
+        request = asn1_ocsp.OCSPRequest.load(der, strict=True)
+        tbs = request["tbs_request"]
+        queries = []
+        for item in tbs["request_list"]:
+            cert_id = item["req_cert"]
+            algorithm = cert_id["hash_algorithm"]["algorithm"].native
+            if algorithm not in HASH_ALGORITHMS:
+                raise MalformedOcspRequest(f"unsupported CertID hash algorithm {algorithm}")
+            queries.append(CertQuery(algorithm, cert_id["issuer_name_hash"].native,
+                                     cert_id["issuer_key_hash"].native,
+                                     cert_id["serial_number"].native))
+        nonce = None
+        for ext in tbs["request_extensions"]:
+            if ext["extn_id"].native == "nonce":
+                nonce = _check_nonce(ext["extn_value"].parsed.native)
+            elif ext["critical"].native:
+                raise MalformedOcspRequest("unknown critical request extension "
+                                           f"{ext['extn_id'].dotted}")
+    except MalformedOcspRequest:
+        raise
+    except Exception as exc:  # asn1crypto parses lazily and raises many types on bad input
+        raise MalformedOcspRequest(f"not a DER OCSPRequest ({type(exc).__name__})") from None
+    if not queries:
+        raise MalformedOcspRequest("the request lists no certificate")
+    return OcspRequestInfo(tuple(queries), nonce)
+
+
+def parse_request(der: bytes) -> OcspRequestInfo:
+    """Decode an OCSPRequest (RFC 6960 4.1.1); :class:`MalformedOcspRequest` if it is not one.
+
+    The common single-CertID request goes through cryptography's DER parser (strict and fast);
+    requests with several CertIDs fall back to asn1crypto. Signed requests are accepted and
+    their signature ignored: the service does not authenticate OCSP clients (4.1.2 makes the
+    signature optional). Requests longer than the HTTP layer's limit never get here.
+    """
+    if not isinstance(der, bytes | bytearray | memoryview):
+        raise PkiError(f"an OCSP request is bytes, not {type(der).__name__}")
+    der = bytes(der)
+    if not der:
+        raise MalformedOcspRequest("empty request")
+    try:
+        request = ocsp.load_der_ocsp_request(der)
+    except NotImplementedError:  # "OCSP request contains more than one request"
+        info = _parse_multiple(der)
+    except ValueError as exc:
+        raise MalformedOcspRequest(f"not a DER OCSPRequest ({exc})") from None
+    else:
+        try:
+            info = _parse_single(request)
+        except MalformedOcspRequest:
+            raise
+        except ValueError as exc:  # extensions are decoded lazily
+            raise MalformedOcspRequest(f"bad request extension ({exc})") from None
+    if len(info.queries) > MAX_REQUESTS_PER_OCSP_REQUEST:
+        raise MalformedOcspRequest(f"{len(info.queries)} CertIDs in one request; at most "
+                                   f"{MAX_REQUESTS_PER_OCSP_REQUEST} are answered")
+    return info
+
+
+def issue_responder_certificate(
+    ca: CertificateAuthority,
+    public_key: rsa.RSAPublicKey,
+    *,
+    not_before: datetime,
+    not_after: datetime,
+    organization: str,
+    serial: int | None = None,
+) -> x509.Certificate:
+    """A delegated OCSP responder certificate issued directly by ``ca`` (RFC 6960 4.2.2.2).
+
+    id-kp-OCSPSigning in ExtendedKeyUsage is what authorizes the key to sign for this CA;
+    id-pkix-ocsp-nocheck (4.2.2.2.1) tells clients not to check the responder's own status,
+    which is why the lifetime is kept short. The subject names the hierarchy and generation so
+    a person reading a response can tell the six responders apart (jpki-card.md 9.2).
+    """
+    start = as_utc(not_before, "not_before").replace(microsecond=0)
+    end = as_utc(not_after, "not_after").replace(microsecond=0)
+    if end <= start:
+        raise PkiError("the responder certificate's not_after must be after not_before")
+    subject = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ca.hierarchy.organizational_unit),
+        x509.NameAttribute(NameOID.COMMON_NAME,
+                           f"OCSP Responder {ca.hierarchy.value} g{ca.generation.number}"),
+    ])
+    ca_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.name)
+        .public_key(public_key)
+        .serial_number(serial if serial is not None else secrets.randbits(63) | 1)
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        .add_extension(x509.OCSPNoCheck(), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                       critical=False)
+        .sign(ca.private_key, hashes.SHA256())
+    )
+
+
+@dataclass(frozen=True)
+class _Signer:
+    """The key that signs for one CA, and the certificate that names it."""
+
+    ca: CertificateAuthority
+    key: rsa.RSAPrivateKey
+    certificate: x509.Certificate  # the CA's own, or the delegated responder's
+    key_hash: bytes  # SHA-1 of the signer's public key bits: ResponderID byKey (4.2.1)
+    delegated: bool
+
+    def usable_at(self, now: datetime) -> bool:
+        if not self.delegated:
+            return True
+        return (self.certificate.not_valid_before_utc <= now
+                < self.certificate.not_valid_after_utc - RESPONDER_CERT_RENEW_BEFORE)
+
+
+@dataclass(frozen=True)
+class _Issuer:
+    """One CA as the hot path needs it (its properties re-read extensions on every call)."""
+
+    ca: CertificateAuthority
+    name_hash: bytes
+    key_id: bytes  # SHA-1 of the CA key: the registry's issuer_key_id
+    not_before: datetime
+    not_after: datetime
+
+
+@dataclass(frozen=True)
+class _CachedResponse:
+    fingerprint: tuple[object, ...]
+    produced_at: datetime
+    signer: _Signer
+    der: bytes
+
+
+def _fingerprint(status: CertStatus) -> tuple[object, ...]:
+    return (status.state, status.since, status.reason)
+
+
+@dataclass
+class CacheStats:
+    """Counters of the pre-signed response cache (read by tests and the benchmark)."""
+
+    hits: int = 0
+    misses: int = 0
+    stale: int = 0  # entries found but re-signed: status changed, too old, or new signer
+    signed: int = 0  # every signature made, including nonce requests
+
+
+@dataclass
+class _Cache:
+    entries: dict[CertQuery, _CachedResponse] = field(default_factory=dict)
+    stats: CacheStats = field(default_factory=CacheStats)
+
+
+class OcspResponder:
+    """Answers DER OCSP requests for every CA generation of ``authority`` (RFC 6960).
+
+    ``status`` is what knows the certificates (the registry; any
+    :class:`~workbench.pki.status.StatusSource`). ``clock`` defaults to the authority's:
+    thisUpdate/producedAt are "now" on that clock and the status is asked *as of* now, so a
+    scenario can query before and after a revocation without sleeping. ``validity`` is the
+    window between thisUpdate and nextUpdate; ``cache_for`` how long a pre-signed response is
+    reused (see the module docstring for the invalidation rule); ``max_cache_entries`` bounds
+    memory (oldest entries go first). ``responder_key`` is the delegated signer's key (a fresh
+    RSA-2048 key by default).
+
+    Thread-safe for concurrent :meth:`respond` calls as far as ``status`` is.
+    """
+
+    def __init__(
+        self,
+        authority: Authority,
+        status: StatusSource,
+        *,
+        clock: Clock | None = None,
+        mode: ResponderMode | str = ResponderMode.DIRECT,
+        validity: timedelta = timedelta(hours=1),
+        cache_for: timedelta | None = None,
+        max_cache_entries: int = 100_000,
+        responder_key: rsa.RSAPrivateKey | None = None,
+    ) -> None:
+        if not isinstance(authority, Authority):
+            raise PkiError(f"authority must be an Authority, not {type(authority).__name__}")
+        if not callable(getattr(status, "status", None)):
+            raise PkiError("status must have a status(issuer_key_id, serial, at) method "
+                           "(a Registry or another StatusSource)")
+        try:
+            self.mode = ResponderMode(mode)
+        except ValueError:
+            raise PkiError(f"mode must be 'direct' or 'delegated', got {mode!r}") from None
+        if not isinstance(validity, timedelta) or validity <= timedelta(0):
+            raise PkiError("validity must be a positive timedelta")
+        cache_for = validity / 4 if cache_for is None else cache_for
+        if not isinstance(cache_for, timedelta) or not timedelta(0) <= cache_for <= validity:
+            raise PkiError("cache_for must be a timedelta between 0 and validity")
+        if max_cache_entries < 0:
+            raise PkiError("max_cache_entries must be ≥ 0")
+        self.authority = authority
+        self.status_source = status
+        self.clock: Clock = clock if clock is not None else authority.clock
+        self.validity = validity
+        self.cache_for = cache_for
+        self.max_cache_entries = max_cache_entries
+        self._responder_key = responder_key
+        self._lock = threading.Lock()
+        self._signers: dict[bytes, _Signer] = {}
+        self._cache = _Cache()
+        self._issuers = self._issuer_table()
+
+    def __repr__(self) -> str:
+        return (f"OcspResponder(mode={self.mode.value}, validity={self.validity}, "
+                f"cache_for={self.cache_for}, CAs={len(self.certificate_authorities())})")
+
+    # -- issuers and signers -------------------------------------------------------------------
+
+    def certificate_authorities(self) -> list[CertificateAuthority]:
+        """Every CA this responder answers for: all generations of both hierarchies."""
+        numbers = sorted(g.number for g in self.authority.profile.generations)
+        return [self.authority.ca(h, n) for h in Hierarchy for n in numbers]
+
+    def _issuer_table(self) -> dict[tuple[str, bytes], _Issuer]:
+        """(hash algorithm, issuerKeyHash) → CA, for every algorithm a CertID may use (4.1.1)."""
+        table: dict[tuple[str, bytes], _Issuer] = {}
+        for ca in self.certificate_authorities():
+            name_der = ca.certificate.subject.public_bytes()
+            key_bits = public_key_bits(ca.certificate)
+            key_id = hashlib.sha1(key_bits).digest()
+            for algorithm in HASH_ALGORITHMS:
+                name_hash = hashlib.new(algorithm, name_der).digest()
+                key_hash = hashlib.new(algorithm, key_bits).digest()
+                table[(algorithm, key_hash)] = _Issuer(
+                    ca, name_hash, key_id, ca.generation.not_before, ca.generation.not_after)
+        return table
+
+    def _delegated_key(self) -> rsa.RSAPrivateKey:
+        if self._responder_key is None:
+            self._responder_key = generate_rsa_key(None, self.authority.profile.key_bits)
+        return self._responder_key
+
+    def _signer(self, ca: CertificateAuthority, now: datetime,
+                key_id: bytes | None = None) -> _Signer:
+        key_id = ca.key_identifier if key_id is None else key_id
+        signer = self._signers.get(key_id)
+        if signer is not None and signer.usable_at(now):
+            return signer
+        with self._lock:
+            signer = self._signers.get(key_id)
+            if signer is not None and signer.usable_at(now):
+                return signer
+            if self.mode is ResponderMode.DIRECT:
+                signer = _Signer(ca, ca.private_key, ca.certificate, key_id, False)
+            else:
+                key = self._delegated_key()
+                start = max(now - RESPONDER_CERT_BACKDATE, ca.certificate.not_valid_before_utc)
+                end = min(now + RESPONDER_CERT_LIFETIME, ca.certificate.not_valid_after_utc)
+                cert = issue_responder_certificate(
+                    ca, key.public_key(), not_before=start, not_after=end,
+                    organization=self.authority.profile.organization)
+                key_hash = hashlib.sha1(public_key_bits(cert)).digest()
+                signer = _Signer(ca, key, cert, key_hash, True)
+            self._signers[key_id] = signer
+            return signer
+
+    def responder_certificate(self, hierarchy: Hierarchy | str, generation: int,
+                              at: datetime | None = None) -> x509.Certificate:
+        """The certificate whose key signs for that CA at ``at`` (the CA's own when direct).
+
+        For ``openssl ocsp -VAfile`` and for relying parties that pin the responder.
+        """
+        ca = self.authority.ca(hierarchy, generation)
+        return self._signer(ca, self._now(at)).certificate
+
+    # -- answering -----------------------------------------------------------------------------
+
+    @property
+    def cache_stats(self) -> CacheStats:
+        return self._cache.stats
+
+    def clear_cache(self) -> None:
+        """Forget every pre-signed response (they are re-signed on the next request)."""
+        self._cache.entries.clear()
+
+    def _now(self, at: datetime | None = None) -> datetime:
+        moment = self.clock.now() if at is None else at
+        if moment.tzinfo is not UTC:
+            moment = as_utc(moment, "at")
+        return moment.replace(microsecond=0)
+
+    def respond(self, request_der: bytes) -> bytes:
+        """The DER OCSPResponse for ``request_der``; never raises for what a client sends.
+
+        Unsuccessful answers follow RFC 6960 2.3 (see the module docstring for which is which).
+        """
+        try:
+            info = parse_request(request_der)
+        except MalformedOcspRequest as exc:
+            log.debug("malformed OCSP request: %s", exc)
+            return MALFORMED_REQUEST
+        try:
+            return self.respond_to(info)
+        except _Unauthorized as exc:
+            log.debug("unauthorized OCSP request: %s", exc)
+            return UNAUTHORIZED
+        except MalformedOcspRequest as exc:
+            log.debug("malformed OCSP request: %s", exc)
+            return MALFORMED_REQUEST
+        except Exception:  # a failing registry must not take the responder down (2.3)
+            log.exception("OCSP responder failed")
+            return INTERNAL_ERROR
+
+    def respond_to(self, info: OcspRequestInfo, at: datetime | None = None) -> bytes:
+        """Answer an already parsed request as of ``at`` (default: the clock's now).
+
+        Raises :class:`MalformedOcspRequest` for CertIDs of several CAs; :meth:`respond` turns
+        that and a foreign issuer into the matching unsuccessful response.
+        """
+        now = self._now(at)
+        issuers = []
+        for query in info.queries:
+            issuer = self._issuers.get((query.algorithm, query.issuer_key_hash))
+            if issuer is None or issuer.name_hash != query.issuer_name_hash:
+                raise _Unauthorized(f"issuer key hash {query.issuer_key_hash.hex()} is not a CA "
+                                    "of this authority")
+            issuers.append(issuer)
+        issuer = issuers[0]
+        if any(i.ca is not issuer.ca for i in issuers[1:]):
+            raise MalformedOcspRequest("CertIDs of several CAs in one request; one responder "
+                                       "cannot sign for them all (RFC 6960 4.2.2.2)")
+        if not issuer.not_before <= now <= issuer.not_after:
+            raise _Unauthorized(f"{issuer.ca!r} is not valid at {now.isoformat()}")
+        statuses = [self.status_source.status(issuer.key_id, q.serial, at=now)
+                    for q in info.queries]
+        signer = self._signer(issuer.ca, now, issuer.key_id)
+
+        cacheable = info.nonce is None and len(info.queries) == 1 and self.max_cache_entries > 0
+        if cacheable:
+            query, fingerprint = info.queries[0], _fingerprint(statuses[0])
+            entry = self._cache.entries.get(query)
+            if entry is not None:
+                if (entry.fingerprint == fingerprint and entry.signer is signer
+                        and entry.produced_at <= now < entry.produced_at + self.cache_for):
+                    self._cache.stats.hits += 1
+                    return entry.der
+                self._cache.stats.stale += 1
+            else:
+                self._cache.stats.misses += 1
+        der = self._sign(signer, info, statuses, now)
+        if cacheable:
+            entries = self._cache.entries
+            entries.pop(query, None)
+            while len(entries) >= self.max_cache_entries:
+                try:
+                    entries.pop(next(iter(entries)))
+                except (StopIteration, KeyError, RuntimeError):  # raced with another thread
+                    break
+            entries[query] = _CachedResponse(fingerprint, now, signer, der)
+        return der
+
+    def _sign(self, signer: _Signer, info: OcspRequestInfo, statuses: list[CertStatus],
+              now: datetime) -> bytes:
+        self._cache.stats.signed += 1
+        return _sign(signer, info.queries, statuses, info.nonce, now, now + self.validity)
+
+
+class _Unauthorized(Exception):
+    """Internal: the request names a CA this responder does not answer for (2.3)."""
+
+
+def _published(status: CertStatus) -> tuple[ocsp.OCSPCertStatus, datetime | None,
+                                             RevocationReason | None]:
+    """How a registry state is published: a hold is revoked/certificateHold (RFC 5280 5.3.1)."""
+    if status.state is CertState.GOOD:
+        return ocsp.OCSPCertStatus.GOOD, None, None
+    if status.state is CertState.UNKNOWN:
+        return ocsp.OCSPCertStatus.UNKNOWN, None, None
+    since = status.since if status.since is not None else status.at
+    since = as_utc(since, "revocation time").replace(microsecond=0)
+    if status.state is CertState.HELD:
+        return ocsp.OCSPCertStatus.REVOKED, since, RevocationReason.CERTIFICATE_HOLD
+    reason = status.reason if status.reason is not None else RevocationReason.UNSPECIFIED
+    return ocsp.OCSPCertStatus.REVOKED, since, reason
+
+
+def _sign(signer: _Signer, queries: Iterable[CertQuery], statuses: list[CertStatus],
+          nonce: bytes | None, now: datetime, next_update: datetime) -> bytes:
+    """A BasicOCSPResponse (RFC 6960 4.2.1) with one SingleResponse per CertID.
+
+    Built with asn1crypto and signed (sha256WithRSAEncryption) through cryptography.
+    cryptography's OCSPResponseBuilder cannot be used: it takes a single response per
+    OCSPResponse, and it stamps producedAt with the host's wall clock, whereas every time in a
+    response must come from the simulation's clock (validation at a chosen moment, the cache
+    test "same producedAt").
+    """
+    responses = []
+    for query, status in zip(queries, statuses, strict=True):
+        cert_status, revoked_at, reason = _published(status)
+        if cert_status is ocsp.OCSPCertStatus.GOOD:
+            choice = asn1_ocsp.CertStatus(name="good", value=asn1_core.Null())
+        elif cert_status is ocsp.OCSPCertStatus.UNKNOWN:
+            choice = asn1_ocsp.CertStatus(name="unknown", value=asn1_core.Null())
+        else:
+            assert revoked_at is not None and reason is not None
+            choice = asn1_ocsp.CertStatus(name="revoked", value={
+                "revocation_time": revoked_at, "revocation_reason": reason.code})
+        responses.append({
+            "cert_id": {
+                "hash_algorithm": {"algorithm": query.algorithm},
+                "issuer_name_hash": query.issuer_name_hash,
+                "issuer_key_hash": query.issuer_key_hash,
+                "serial_number": query.serial,
+            },
+            "cert_status": choice,
+            "this_update": now,
+            "next_update": next_update,
+        })
+    tbs: dict[str, object] = {
+        "responder_id": asn1_ocsp.ResponderId(name="by_key", value=signer.key_hash),
+        "produced_at": now,
+        "responses": responses,
+    }
+    if nonce is not None:
+        tbs["response_extensions"] = [{"extn_id": "nonce", "critical": False,
+                                       "extn_value": nonce}]
+    response_data = asn1_ocsp.ResponseData(tbs)
+    signature = signer.key.sign(response_data.dump(), padding.PKCS1v15(), hashes.SHA256())
+    basic: dict[str, object] = {
+        "tbs_response_data": response_data,
+        "signature_algorithm": {"algorithm": "sha256_rsa"},
+        "signature": signature,
+    }
+    if signer.delegated:
+        basic["certs"] = [asn1_x509.Certificate.load(signer.certificate.public_bytes(Encoding.DER))]
+    return asn1_ocsp.OCSPResponse({
+        "response_status": "successful",
+        "response_bytes": {"response_type": "basic_ocsp_response",
+                           "response": asn1_ocsp.BasicOCSPResponse(basic)},
+    }).dump()
