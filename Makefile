@@ -29,7 +29,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
-test: $(STAMP) check-notebooks unit notebooks
+test: $(STAMP) lint check-notebooks unit notebooks
 
 unit: $(STAMP)
 	$(PYTEST) tests -q
@@ -45,6 +45,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/card_throughput.py
+	$(BIN)/python benchmarks/pcsc_roundtrip.py
 
 # Re-execute the notebooks and store their outputs (deterministic: seeded, fixed clock).
 regen-notebooks: $(STAMP)

@@ -121,7 +121,7 @@ def main() -> None:
     try:
         peer = vsmartcard_card()
     except ImportError as exc:
-        raise SystemExit(f"vsmartcard not importable ({exc}): apt-get install python3-virtualsmartcard; pip install pycryptodome")
+        raise SystemExit(f"vsmartcard not importable ({exc}): apt-get install python3-virtualsmartcard; pip install pycryptodome") from None
     # both must really read 2 KB through SELECT + 8 READ BINARY
     assert sum(len(ours.transmit(c)) - 2 for c in commands) == EF_SIZE
     assert sum(len(peer.execute(c)) - 2 for c in commands) == EF_SIZE

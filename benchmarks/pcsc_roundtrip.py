@@ -105,7 +105,7 @@ def _measure(scard, ctx: int, reader: str, peer: Peer, port: int, batches: int, 
     (stopping early once ``budget`` seconds are spent); returns seconds per APDU per batch."""
     with open(log, "ab") as fh:
         proc = subprocess.Popen(peer.command(port), env=peer.env, stdin=subprocess.DEVNULL, stdout=fh,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
+                                stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     try:
         _wait_for(scard, ctx, reader, True, 15.0)
         hr, card, proto = scard.SCardConnect(ctx, reader, scard.SCARD_SHARE_SHARED,

@@ -12,8 +12,9 @@ exits. Two ways around that, tried in order:
    mount is private to that one process and disappears with it.
 2. **systemd socket activation**, no namespace needed: we create the listening socket
    ourselves and hand it to pcscd as fd 3 with ``LISTEN_FDS=1`` / ``LISTEN_PID``. pcscd then
-   never creates or deletes ``/run/pcscd/pcscd.comm``; it still writes its pid file there,
-   so this is used only when no other pcscd has one.
+   never creates or deletes ``/run/pcscd/pcscd.comm``; it still writes (and at exit removes)
+   its pid file there and may leave an empty ``/run/pcscd``, so this is used only when no
+   other pcscd has a pid file.
 
 vpcd's port comes from ``DEVICENAME /dev/null:PORT`` in reader.conf (the installed driver
 parses the part after the colon; CHANNELID is not used when DEVICENAME is present), and pcscd
@@ -165,7 +166,7 @@ class PrivatePcscd:
                 script = 'mount -n --bind "$1" /run && exec "$3" -f -c "$2"'
                 self.process = subprocess.Popen(
                     [*self.unshare_prefix(), "sh", "-c", script, "sh", str(run), str(conf), str(pcscd_path())],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )
             else:
                 with contextlib.suppress(FileNotFoundError):
@@ -178,7 +179,7 @@ class PrivatePcscd:
                 script = 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$2" -f -c "$1" 3<&0 0</dev/null'
                 self.process = subprocess.Popen(
                     ["sh", "-c", script, "sh", str(conf), str(pcscd_path())],
-                    stdin=listener.fileno(), stdout=log, stderr=subprocess.STDOUT,
+                    stdin=listener.fileno(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )
         finally:
             log.close()
@@ -233,15 +234,24 @@ class PrivatePcscd:
         self.stop()
 
 
-def stop_process(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: float = 5.0) -> int:
-    """Signal one process we started (by its pid), wait, and SIGKILL it if it lingers."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
+def _signal(process: subprocess.Popen, sig: int) -> None:
+    """Signal a process we started; when it leads its own session (start_new_session=True),
+    signal that whole group, so nothing it might have forked outlives it."""
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, sig)
+        else:
             process.send_signal(sig)
+
+
+def stop_process(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: float = 5.0) -> int:
+    """Signal one process we started (by its id), wait, and SIGKILL it if it lingers."""
+    if process.poll() is None:
+        _signal(process, sig)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal(process, signal.SIGKILL)
             process.wait(timeout)
     return process.returncode
 
@@ -252,6 +262,7 @@ def serve_cards(paths: list[Path], port: int, env: dict[str, str], log: Path) ->
         return subprocess.Popen(
             [sys.executable, "-m", "workbench", "card", "serve", *map(str, paths), "--port", str(port)],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 

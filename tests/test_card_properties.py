@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_card_status_words import COMMON, JPKI, SURFACE, TEXT, sel, verify
-from workbench.card import constants as c
 
 # jpki-card.md 5: what the card may answer. 61xx, 6Cxx, 6282 and 6300 are excluded on purpose.
 ALLOWED = {

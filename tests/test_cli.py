@@ -56,7 +56,7 @@ def test_seed_is_reproducible(tmp_path, capsys):
 
 
 def test_apdu_decodes_and_masks(image, capsys):
-    pin = "2580".encode().hex()
+    pin = b"2580".hex()
     assert main(["card", "apdu", str(image), "00A4040C0AD392F000260100000001", "00A4020C020018",
                  f"0020008004{pin}", "00 20 00 80", "00B0000004"]) == 0
     out = capsys.readouterr().out

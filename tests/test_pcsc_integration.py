@@ -26,10 +26,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import AUTH_PIN, ISSUED_AT, SIGN_PASSWORD, TEXT_PIN
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from pcsc_helpers import (
@@ -55,6 +55,9 @@ from workbench.transport.pcsc import (
     historical_bytes,
 )
 from workbench.transport.vpcd import VpcdServer
+
+AUTH_PIN, SIGN_PASSWORD, TEXT_PIN = "1234", "ABC123", "5678"
+ISSUED_AT = datetime(2025, 4, 1, 1, 0, tzinfo=UTC)
 
 MISSING = stack_missing()
 needs_stack = pytest.mark.skipif(MISSING is not None, reason=f"PC/SC stack not installed: {MISSING}")
@@ -214,7 +217,7 @@ class FakeVpcd:
 def test_vpcd_wire_protocol_power_reset_reconnect_and_stop(make_card, tmp_path):
     """The vpcd messages (00 off, 01 on, 02 reset, 04 ATR, APDUs) reach the card; a dropped
     connection is a removal (state cleared) followed by a reconnect; stop closes the image."""
-    card = make_card("icc")
+    card = make_card("icc", auth_pin=AUTH_PIN)
     image = tmp_path / "card.jwc"
     card.save(image)
     card.close()
@@ -570,8 +573,9 @@ class ScriptedCard:
 
 @needs_stack
 def test_61xx_and_6cxx_are_completed_by_the_transport_through_pcscd(served, stack):
-    """An in-process VpcdServer with a scripted card in slot 0 (the CLI server stands aside)."""
-    served.stop()
+    """An in-process VpcdServer with a scripted card in slot 0 (the CLI server stands aside;
+    SIGINT stops it as cleanly as SIGTERM)."""
+    assert served.stop(signal.SIGINT) == 0
     wait_for_cards(present=False, readers=(ICC,))
     server = VpcdServer(ScriptedCard(), port=stack.port).start()
     try:

@@ -6,6 +6,7 @@ and through OpenSSL). Time is a FixedClock; nothing sleeps.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -413,3 +414,173 @@ def test_api_misuse_raises_typed_errors(pki: Pki) -> None:
         OcspResponder(pki.authority, object())  # type: ignore[arg-type]
     with pytest.raises(PkiError, match="bytes"):
         parse_request("not bytes")  # type: ignore[arg-type]
+
+
+# -- the hand-written DER against an asn1crypto-built reference ----------------------------------
+
+def reference_response_data(key_hash: bytes, queries, statuses, nonce, produced_at, next_update):
+    """ResponseData built with asn1crypto from the RFC 6960 4.2.1 module, as a yardstick."""
+    from asn1crypto import core
+
+    from workbench.pki.ocsp import _published
+
+    responses = []
+    for query, status in zip(queries, statuses, strict=True):
+        cert_status, revoked_at, reason = _published(status)
+        if cert_status is ocsp.OCSPCertStatus.GOOD:
+            choice = asn1_ocsp.CertStatus(name="good", value=core.Null())
+        elif cert_status is ocsp.OCSPCertStatus.UNKNOWN:
+            choice = asn1_ocsp.CertStatus(name="unknown", value=core.Null())
+        else:
+            choice = asn1_ocsp.CertStatus(name="revoked", value={
+                "revocation_time": revoked_at, "revocation_reason": reason.code})
+        responses.append({
+            "cert_id": {"hash_algorithm": {"algorithm": query.algorithm},
+                        "issuer_name_hash": query.issuer_name_hash,
+                        "issuer_key_hash": query.issuer_key_hash,
+                        "serial_number": query.serial},
+            "cert_status": choice, "this_update": produced_at, "next_update": next_update,
+        })
+    tbs = {"responder_id": asn1_ocsp.ResponderId(name="by_key", value=key_hash),
+           "produced_at": produced_at, "responses": responses}
+    if nonce is not None:
+        tbs["response_extensions"] = [{"extn_id": "nonce", "critical": False,
+                                       "extn_value": nonce}]
+    return asn1_ocsp.ResponseData(tbs).dump()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    items=st.lists(st.tuples(
+        st.sampled_from(["sha1", "sha224", "sha256", "sha384", "sha512"]),
+        st.integers(min_value=0, max_value=2**159 - 1),
+        st.sampled_from(["good", "unknown", "held", *[r.value for r in RevocationReason
+                                                      if r is not RevocationReason.CERTIFICATE_HOLD]]),
+        st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2200, 1, 1)),
+    ), min_size=1, max_size=4),
+    nonce=st.none() | st.binary(min_size=1, max_size=MAX_NONCE_LENGTH),
+    key_hash=st.binary(min_size=20, max_size=20),
+    produced=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2200, 1, 1)),
+)
+def test_response_data_der_matches_the_asn1crypto_reference(items, nonce, key_hash,
+                                                            produced) -> None:
+    from workbench.pki.ocsp import CertQuery, response_data
+    from workbench.pki.status import CertState, CertStatus
+
+    produced = produced.replace(microsecond=0, tzinfo=UTC)
+    queries, statuses = [], []
+    for algorithm, serial, state, since in items:
+        since = since.replace(microsecond=0, tzinfo=UTC)
+        queries.append(CertQuery(algorithm, b"\x01" * 20, b"\x02" * 32, serial))
+        if state in ("good", "unknown"):
+            statuses.append(CertStatus(serial, b"k", CertState(state), produced))
+        elif state == "held":
+            statuses.append(CertStatus(serial, b"k", CertState.HELD, produced, since,
+                                       RevocationReason.CERTIFICATE_HOLD))
+        else:
+            statuses.append(CertStatus(serial, b"k", CertState.REVOKED, produced, since,
+                                       RevocationReason(state)))
+    later = produced + timedelta(hours=1)
+    ours = response_data(key_hash, queries, statuses, nonce, produced, later)
+    assert ours == reference_response_data(key_hash, queries, statuses, nonce, produced, later)
+
+
+@pytest.mark.parametrize("mode", ["direct", "delegated"])
+def test_whole_response_is_canonical_der(pki: Pki, mode: str) -> None:
+    """asn1crypto, forced to re-encode every field from its parsed value, gives the same bytes."""
+    responder = OcspResponder(pki.authority, pki.registry, mode=mode)
+    for der in (request(pki, pki.revoked, nonce=b"x" * 32),
+                multi_request(pki, [pki.good, pki.revoked, pki.unregistered])):
+        response = responder.respond(der)
+        parsed = asn1_ocsp.OCSPResponse.load(response)
+        basic_der = parsed["response_bytes"]["response"].contents
+        basic = asn1_ocsp.BasicOCSPResponse.load(basic_der)
+        assert basic["tbs_response_data"].native["responses"]  # parses all the way down
+        assert basic.dump(force=True) == basic_der
+        assert asn1_ocsp.OCSPResponse.load(response).dump(force=True) == response
+
+
+# -- the registry watch (SQLite data_version) -----------------------------------------------
+
+class CountingRegistry:
+    """A file registry that counts status lookups (to see the fast path skip them)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.path = registry.path
+        self.lookups = 0
+
+    def status(self, issuer_key_id: bytes, serial: int, at: datetime | None = None):
+        self.lookups += 1
+        return self.registry.status(issuer_key_id, serial, at)
+
+    def history(self, serial: int, issuer_key_id: bytes | None = None):
+        return self.registry.history(serial, issuer_key_id)
+
+
+@pytest.fixture
+def file_registry(pki: Pki, tmp_path) -> Iterator[Registry]:
+    registry = Registry(tmp_path / "registry.sqlite", pki.clock)
+    registry.register_many([pki.good, pki.revoked])
+    registry.revoke(pki.revoked.serial_number, RevocationReason.KEY_COMPROMISE,
+                    at=T0 - timedelta(days=1))
+    yield registry
+    registry.close()
+
+
+def test_unchanged_registry_is_not_asked_again_until_it_changes(pki: Pki,
+                                                                 file_registry: Registry) -> None:
+    counting = CountingRegistry(file_registry)
+    responder = OcspResponder(pki.authority, counting)  # type: ignore[arg-type]
+    der = request(pki, pki.good)
+    first = responder.respond(der)
+    assert counting.lookups == 1
+    for _ in range(5):
+        pki.clock.advance(timedelta(seconds=10))
+        assert responder.respond(der) == first
+    assert counting.lookups == 1  # served on the data_version check alone
+    file_registry.hold(pki.good.serial_number)
+    held = answer(responder, der)  # the very next response
+    assert held.certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert held.revocation_reason is x509.ReasonFlags.certificate_hold
+    assert counting.lookups == 2
+
+
+def test_another_certificate_changing_keeps_this_response(pki: Pki,
+                                                          file_registry: Registry) -> None:
+    counting = CountingRegistry(file_registry)
+    responder = OcspResponder(pki.authority, counting)  # type: ignore[arg-type]
+    der = request(pki, pki.good)
+    first = responder.respond(der)
+    file_registry.register(pki.sign)  # a write, about another certificate
+    assert responder.respond(der) == first  # asked again, same status: same signed bytes
+    assert responder.cache_stats.signed == 1
+    assert counting.lookups == 2
+
+
+def test_revocation_recorded_for_a_later_moment_shows_when_the_clock_gets_there(
+        pki: Pki, file_registry: Registry) -> None:
+    responder = OcspResponder(pki.authority, file_registry)
+    later = T0 + timedelta(minutes=5)
+    file_registry.revoke(pki.good.serial_number, RevocationReason.SUPERSEDED, at=later)
+    der = request(pki, pki.good)
+    assert answer(responder, der).certificate_status is ocsp.OCSPCertStatus.GOOD
+    pki.clock.set(later - timedelta(seconds=1))
+    assert answer(responder, der).certificate_status is ocsp.OCSPCertStatus.GOOD
+    pki.clock.set(later)  # no write in between: only the clock moved
+    resp = answer(responder, der)
+    assert resp.certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert resp.revocation_time_utc == later
+
+
+def test_clock_moved_back_with_a_file_registry_answers_for_that_moment(
+        pki: Pki, file_registry: Registry) -> None:
+    responder = OcspResponder(pki.authority, file_registry)
+    der = request(pki, pki.revoked)
+    assert answer(responder, der).certificate_status is ocsp.OCSPCertStatus.REVOKED
+    pki.clock.set(T0 - timedelta(days=2))  # before the revocation
+    resp = answer(responder, der)
+    assert resp.certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert resp.produced_at_utc == T0 - timedelta(days=2)
+    responder.close()  # without the watch it still answers, asking every time
+    assert answer(responder, der).certificate_status is ocsp.OCSPCertStatus.GOOD

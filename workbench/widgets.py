@@ -11,7 +11,13 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from workbench.client import JpkiClient
-from workbench.errors import CardError, PinBlockedError, PinFormatError, WorkbenchError, WrongPinError
+from workbench.errors import (
+    CardError,
+    PinBlockedError,
+    PinFormatError,
+    WorkbenchError,
+    WrongPinError,
+)
 
 _LABELS = {
     "auth": ("auth PIN (利用者証明用暗証番号)", "4 digits"),

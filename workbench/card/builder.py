@@ -32,8 +32,8 @@ from workbench.card.pin import (
 )
 from workbench.card.virtual_card import VirtualCard, holder_to_json
 from workbench.errors import WorkbenchError
-from workbench.pki.clock import jst_date
 from workbench.pki import Authority, Holder, derive_seed, generate_rsa_key, synthetic_holder
+from workbench.pki.clock import jst_date
 
 PROFILES = ("icc", "gpse")
 DEFAULT_AUTH_PIN = "1234"

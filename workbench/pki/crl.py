@@ -109,7 +109,7 @@ def _length(n: int) -> bytes:
     return bytes((0x80 | len(raw),)) + raw
 
 
-def _tlv(tag: int, body: bytes) -> bytes:
+def _tlv(tag: int, body: bytes | bytearray) -> bytes:
     return bytes((tag,)) + _length(len(body)) + body
 
 
@@ -156,6 +156,9 @@ def _reason_extension(reason: RevocationReason) -> bytes:
 
 #: Pre-encoded reasonCode extensions, looked up by reason (a StrEnum, so its RFC name works too).
 _REASON_EXT: dict[Any, bytes] = {r: _reason_extension(r) for r in RevocationReason}
+#: The whole crlEntryExtensions SEQUENCE per reason (empty for unspecified and None).
+_ENTRY_EXTENSIONS: dict[Any, bytes] = {r: _tlv(0x30, e) if e else b"" for r, e in _REASON_EXT.items()}
+_ENTRY_EXTENSIONS[None] = b""
 _CODE_REASON = {r.code: r for r in RevocationReason}
 _INT_HEADER = [bytes((0x02, n)) for n in range(128)]
 _SEQ_HEADER = [bytes((0x30, n)) for n in range(128)]
@@ -171,31 +174,90 @@ class RevokedEntry(tuple):
     __slots__ = ()
 
 
-def _encode_entries(entries: Iterable[tuple]) -> bytes:
-    """The revokedCertificates SEQUENCE OF (RFC 5280 5.1.2.6) in DER, written directly."""
-    parts: list[bytes] = []
-    append = parts.append
-    times: dict[Any, bytes] = {}
-    reason_ext = _REASON_EXT
+_DAY = 86400
+_ORDINAL_1970 = _UNIX_EPOCH.toordinal()
+_TIME_OF_DAY: list[bytes] = []  # "HHMMSSZ" for every second of a day, built on first use
+_DAY_PREFIX: dict[int, bytes] = {}  # tag, length and date digits of a time, per day ordinal
+
+
+def _time_of_day() -> list[bytes]:
+    if not _TIME_OF_DAY:
+        _TIME_OF_DAY.extend(f"{h:02d}{m:02d}{sec:02d}Z".encode("ascii")
+                            for h in range(24) for m in range(60) for sec in range(60))
+    return _TIME_OF_DAY
+
+
+def _day_prefix(ordinal: int) -> bytes:
+    """``17 0D YYMMDD`` (UTCTime) or ``18 0F YYYYMMDD`` from 2050 on (RFC 5280 5.1.2.4)."""
+    prefix = _DAY_PREFIX.get(ordinal)
+    if prefix is None:
+        d = datetime.fromordinal(ordinal)
+        if 1950 <= d.year < 2050:
+            prefix = b"\x17\x0d" + f"{d.year % 100:02d}{d.month:02d}{d.day:02d}".encode()
+        else:
+            prefix = b"\x18\x0f" + f"{d.year:04d}{d.month:02d}{d.day:02d}".encode()
+        _DAY_PREFIX[ordinal] = prefix
+    return prefix
+
+
+def _encode_entries(entries: Iterable[tuple]) -> bytes | bytearray:
+    """The revokedCertificates SEQUENCE OF (RFC 5280 5.1.2.6) in DER, written directly.
+
+    This loop is the hot path of a million-entry CRL: every entry is one short TLV (below 128
+    bytes, so its length is one byte) appended to one buffer; the time is a per-day prefix
+    plus a precomputed time of day, and the crlEntryExtensions with the reasonCode are looked
+    up, not encoded.
+    """
+    out = bytearray()
+    wrapped = _ENTRY_EXTENSIONS
     int_header, seq_header = _INT_HEADER, _SEQ_HEADER
+    tod = _time_of_day()
+    days = _DAY_PREFIX
+    entry: Any = None
     try:
         for entry in entries:
-            serial, when, reason = entry[0], entry[1], entry[2]
-            raw = serial.to_bytes((serial.bit_length() >> 3) + 1, "big")
-            stamp = times.get(when)
-            if stamp is None:
-                stamp = times[when] = _time_der(when)
-            ext = reason_ext[reason] if reason is not None else b""
-            if len(entry) > 3 and entry[3] is not None:
-                ext += _extension(_OID_INVALIDITY, _generalized_time_der(entry[3]))
-            body = int_header[len(raw)] + raw + stamp + (_tlv(0x30, ext) if ext else b"")
-            append(seq_header[len(body)] + body if len(body) < 0x80 else _tlv(0x30, body))
-    except (OverflowError, AttributeError, TypeError, IndexError, KeyError) as exc:
+            invalidity = None
+            if len(entry) == 3:
+                serial, when, reason = entry
+            else:
+                serial, when, reason, invalidity = entry
+            if serial < 0:
+                raise OverflowError("negative serial")
+            n = (serial.bit_length() >> 3) + 1
+            if when.__class__ is int:
+                day, second = divmod(when, _DAY)
+                day += _ORDINAL_1970
+            elif when.tzinfo is UTC:  # the common case: read the fields, no time zone arithmetic
+                day = when.toordinal()
+                second = when.hour * 3600 + when.minute * 60 + when.second
+            elif when.tzinfo is None:
+                raise TypeError("naive datetime: give an aware one (UTC or JST)")
+            else:
+                day, second = divmod(int(when.timestamp() // 1), _DAY)
+                day += _ORDINAL_1970
+            prefix = days.get(day)
+            if prefix is None:
+                prefix = _day_prefix(day)
+            ext = wrapped[reason]
+            if invalidity is not None:
+                ext = _tlv(0x30, _REASON_EXT[reason] + _extension(
+                    _OID_INVALIDITY, _generalized_time_der(invalidity)))
+            size = n + len(prefix) + len(ext) + 9  # INTEGER header 2 + "HHMMSSZ" 7
+            if size >= 0x80:
+                out += b"\x30" + _length(size)
+            else:
+                out += seq_header[size]
+            out += int_header[n]
+            out += serial.to_bytes(n, "big")
+            out += prefix
+            out += tod[second]
+            out += ext
+    except (OverflowError, AttributeError, TypeError, IndexError, KeyError, ValueError) as exc:
         raise PkiError(f"bad CRL entry {entry!r}: need (positive serial, time, "
                        f"RevocationReason[, invalidity date]) ({exc})") from None
-    if not parts:
+    if not out:
         return b""  # RFC 5280 5.1.2.6: absent when nothing is revoked
-    return _tlv(0x30, b"".join(parts))
+    return _tlv(0x30, out)
 
 
 def encode_crl(
@@ -405,19 +467,25 @@ def _header(der: bytes, pos: int, end: int) -> tuple[int, int, int]:
 
 
 def _parse_time(der: bytes, tag: int, start: int, end: int) -> datetime:
-    text = der[start:end].decode("ascii", "replace")
+    """UTCTime ``YYMMDDHHMMSSZ`` or GeneralizedTime ``YYYYMMDDHHMMSSZ`` (RFC 5280 4.1.2.5)."""
+    text = der[start:end]
     try:
-        if tag == 0x17:
-            value = datetime.strptime(text, "%y%m%d%H%M%SZ")
-            if value.year >= 2050:  # RFC 5280 4.1.2.5.1: YY ≥ 50 is 19YY
-                value = value.replace(year=value.year - 100)
-        elif tag == 0x18:
-            value = datetime.strptime(text, "%Y%m%d%H%M%SZ")
+        if tag == 0x17 and len(text) == 13 and text[12] == 0x5A:
+            year = int(text[0:2])
+            year += 1900 if year >= 50 else 2000  # RFC 5280 4.1.2.5.1
+            digits = text[2:12]
+        elif tag == 0x18 and len(text) == 15 and text[14] == 0x5A:
+            year = int(text[0:4])
+            digits = text[4:14]
         else:
-            raise CrlFormatError(f"expected a time at offset {start}, found tag {tag:#04x}")
+            raise ValueError
+        if not digits.isdigit():
+            raise ValueError
+        return datetime(year, int(digits[0:2]), int(digits[2:4]), int(digits[4:6]),
+                        int(digits[6:8]), int(digits[8:10]), tzinfo=UTC)
     except ValueError:
-        raise CrlFormatError(f"bad time {text!r} at offset {start}") from None
-    return value.replace(tzinfo=UTC)
+        shown = text.decode("ascii", "replace")
+        raise CrlFormatError(f"bad time {shown!r} (tag {tag:#04x}) at offset {start}") from None
 
 
 class LoadedCrl:

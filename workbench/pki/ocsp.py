@@ -14,8 +14,12 @@ What it does, and where the rule comes from:
   attaches that certificate. Every CA generation has its own signer, because the three
   generations share one DN and only the key tells them apart (jpki-card.md 9.2).
 - **CertIDs** with SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512 (4.1.1), echoed unchanged;
-  the issuer must match on both hashes. Several CertIDs of one CA in one request are answered together; CertIDs of
-  several CAs cannot be signed by one authorized responder and are refused (malformedRequest).
+  the issuer must match on both hashes. Several CertIDs of one CA in one request are answered
+  together (at most :data:`MAX_REQUESTS_PER_OCSP_REQUEST`); CertIDs of several CAs cannot be
+  signed by one authorized responder and are refused (malformedRequest).
+- **Encoding**: requests are parsed by cryptography (asn1crypto for several CertIDs);
+  responses are written as DER by this module and signed sha256WithRSAEncryption through
+  cryptography (see the note above :func:`response_data` for why, with the measurement).
 - **Status**: good, revoked (revocationTime + reason) or unknown (2.2); a hold is published as
   revoked with reason certificateHold and disappears when released (RFC 5280 5.3.1).
 - **Errors** (2.3): bytes that are not an OCSPRequest, an empty or oversized nonce (RFC 8954
@@ -26,14 +30,22 @@ What it does, and where the rule comes from:
 
 Caching (the rule production responders follow, RFC 5019 section 6): a response to a request
 *without* a nonce for one CertID is signed once and reused while it is young (``cache_for``,
-default a quarter of the validity window) and its signer is current. Before reuse, the
-status source is asked again for that certificate *at the current time*, and the cached
-response is only reused if the status (state, since, reason) it was signed for is still the
-answer; otherwise it is re-signed. A revocation, hold or release is therefore visible in the
-very next response, whichever process or thread changed the registry, and a controllable clock
-that moves across a scheduled revocation is honoured as well. The cost is one registry lookup
-per request, which is far cheaper than one RSA signature. Requests with a nonce are always
-signed afresh, since the nonce is inside the signed data.
+default a quarter of the validity window) and still true. "Still true" is checked so that a
+revocation, hold or release is visible in the very next response:
+
+- when the registry lives in a SQLite file (the authority store), the responder watches its
+  ``PRAGMA data_version`` through a connection of its own. SQLite changes that number whenever
+  any other connection commits, whether the registry object in this process or ``pki revoke``
+  in another one. While it is unchanged, and the clock is before the certificate's next
+  recorded event (a revocation can be recorded for a later moment), the cached response is
+  served without a registry lookup. After any change the certificate's status is asked again:
+  unchanged → the same response is kept, changed → re-signed;
+- for any other status source (an in-memory registry, a test double) the status is asked on
+  every request and compared with the one the cached response was signed for.
+
+Either way a clock moved back before a response's producedAt, or a renewed delegated
+responder certificate, re-signs. Requests with a nonce are always signed afresh, since the
+nonce is inside the signed data.
 """
 
 from __future__ import annotations
@@ -41,13 +53,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 
-from asn1crypto import core as asn1_core
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -77,6 +90,7 @@ __all__ = [
     "issue_responder_certificate",
     "parse_request",
     "public_key_bits",
+    "response_data",
 ]
 
 log = logging.getLogger(__name__)
@@ -313,12 +327,52 @@ class _Issuer:
     not_after: datetime
 
 
-@dataclass(frozen=True)
+@dataclass
 class _CachedResponse:
     fingerprint: tuple[object, ...]
     produced_at: datetime
     signer: _Signer
     der: bytes
+    version: int | None  # registry data_version when the status was last confirmed
+    fresh_until: datetime  # reuse without asking the registry until then (see _cached)
+
+
+class _RegistryWatch:
+    """Tells whether the registry's database changed, without reading any certificate.
+
+    SQLite's ``PRAGMA data_version`` on a connection of our own changes whenever any *other*
+    connection commits (https://sqlite.org/pragma.html#pragma_data_version): the registry's
+    own connection in this process, or ``pki revoke`` in another process. That is the change
+    counter the cache checks on every request; it costs microseconds where a status lookup
+    costs tens.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+
+    def version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _watch_registry(source: object) -> _RegistryWatch | None:
+    """A watch for a registry kept in a SQLite file; ``None`` for anything else."""
+    path = getattr(source, "path", None)
+    if not isinstance(path, Path | str) or not callable(getattr(source, "history", None)):
+        return None
+    if not Path(path).is_file():
+        return None
+    try:
+        watch = _RegistryWatch(Path(path))
+        watch.version()
+    except sqlite3.Error:
+        return None
+    return watch
 
 
 def _fingerprint(status: CertStatus) -> tuple[object, ...]:
@@ -395,6 +449,14 @@ class OcspResponder:
         self._signers: dict[bytes, _Signer] = {}
         self._cache = _Cache()
         self._issuers = self._issuer_table()
+        self._watch = _watch_registry(status)
+
+    def close(self) -> None:
+        """Release the registry watch's database connection (the responder stays usable,
+        asking the registry on every request)."""
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
 
     def __repr__(self) -> str:
         return (f"OcspResponder(mode={self.mode.value}, validity={self.validity}, "
@@ -517,33 +579,74 @@ class OcspResponder:
                                        "cannot sign for them all (RFC 6960 4.2.2.2)")
         if not issuer.not_before <= now <= issuer.not_after:
             raise _Unauthorized(f"{issuer.ca!r} is not valid at {now.isoformat()}")
-        statuses = [self.status_source.status(issuer.key_id, q.serial, at=now)
-                    for q in info.queries]
-        signer = self._signer(issuer.ca, now, issuer.key_id)
+        if info.nonce is not None or len(info.queries) != 1 or self.max_cache_entries == 0:
+            statuses = [self.status_source.status(issuer.key_id, q.serial, at=now)
+                        for q in info.queries]
+            return self._sign(self._signer(issuer.ca, now, issuer.key_id), info, statuses, now)
+        return self._cached(info, issuer, now)
 
-        cacheable = info.nonce is None and len(info.queries) == 1 and self.max_cache_entries > 0
-        if cacheable:
-            query, fingerprint = info.queries[0], _fingerprint(statuses[0])
-            entry = self._cache.entries.get(query)
-            if entry is not None:
-                if (entry.fingerprint == fingerprint and entry.signer is signer
-                        and entry.produced_at <= now < entry.produced_at + self.cache_for):
-                    self._cache.stats.hits += 1
-                    return entry.der
-                self._cache.stats.stale += 1
-            else:
-                self._cache.stats.misses += 1
-        der = self._sign(signer, info, statuses, now)
-        if cacheable:
-            entries = self._cache.entries
-            entries.pop(query, None)
-            while len(entries) >= self.max_cache_entries:
-                try:
-                    entries.pop(next(iter(entries)))
-                except (StopIteration, KeyError, RuntimeError):  # raced with another thread
-                    break
-            entries[query] = _CachedResponse(fingerprint, now, signer, der)
+    def _cached(self, info: OcspRequestInfo, issuer: _Issuer, now: datetime) -> bytes:
+        """One CertID without a nonce: reuse the pre-signed response while it is still true.
+
+        Fast path (no registry lookup): the registry's SQLite data_version is what it was when
+        the entry was last confirmed, the clock has not passed the certificate's next
+        scheduled event, and the entry is young enough. Otherwise the status is asked again
+        and the entry is kept (if the status is unchanged) or re-signed.
+        """
+        query = info.queries[0]
+        stats = self._cache.stats
+        entry = self._cache.entries.get(query)
+        signer = self._signers.get(issuer.key_id)
+        watch = self._watch
+        if (entry is not None and watch is not None and entry.signer is signer
+                and entry.produced_at <= now < entry.fresh_until and signer.usable_at(now)
+                and entry.version == watch.version()):
+            stats.hits += 1
+            return entry.der
+        version = watch.version() if watch is not None else None  # read before the status
+        status = self.status_source.status(issuer.key_id, query.serial, at=now)
+        signer = self._signer(issuer.ca, now, issuer.key_id)
+        fingerprint = _fingerprint(status)
+        if entry is None:
+            stats.misses += 1
+        elif (entry.fingerprint == fingerprint and entry.signer is signer
+              and entry.produced_at <= now < entry.produced_at + self.cache_for):
+            stats.hits += 1
+            if watch is not None:
+                entry.version = version
+                entry.fresh_until = self._fresh_until(entry.produced_at, now, issuer,
+                                                      query.serial)
+            return entry.der
+        else:
+            stats.stale += 1
+        der = self._sign(signer, info, [status], now)
+        fresh_until = (self._fresh_until(now, now, issuer, query.serial) if watch is not None
+                       else now + self.cache_for)
+        entries = self._cache.entries
+        entries.pop(query, None)
+        while len(entries) >= self.max_cache_entries:
+            try:
+                entries.pop(next(iter(entries)))
+            except (StopIteration, KeyError, RuntimeError):  # raced with another thread
+                break
+        entries[query] = _CachedResponse(fingerprint, now, signer, der, version, fresh_until)
         return der
+
+    def _fresh_until(self, produced_at: datetime, now: datetime, issuer: _Issuer,
+                     serial: int) -> datetime:
+        """End of the reuse window: ``cache_for``, or the certificate's next event if sooner.
+
+        A revocation recorded for a later moment (``revoke(at=...)``) changes the status when
+        the clock gets there, without any new write to the registry.
+        """
+        end = produced_at + self.cache_for
+        history = getattr(self.status_source, "history", None)
+        try:
+            events = history(serial, issuer.key_id) if callable(history) else []
+        except PkiError:  # not registered: registering it is a write, which the watch sees
+            events = []
+        upcoming = [e.at for e in events if e.at > now]
+        return min([end, *upcoming])
 
     def _sign(self, signer: _Signer, info: OcspRequestInfo, statuses: list[CertStatus],
               now: datetime) -> bytes:
@@ -570,57 +673,93 @@ def _published(status: CertStatus) -> tuple[ocsp.OCSPCertStatus, datetime | None
     return ocsp.OCSPCertStatus.REVOKED, since, reason
 
 
+# -- DER of the response (RFC 6960 4.2.1) ------------------------------------------------------
+#
+# Written here rather than with asn1crypto: building a BasicOCSPResponse from asn1crypto
+# objects costs about 2 ms of Python per response, seven times the RSA-2048 signature itself,
+# and made every cache miss and every nonce request slower than OpenSSL's responder (the
+# measurement is ``benchmarks/ocsp_load.py --encoders``). cryptography's OCSPResponseBuilder
+# is fast but cannot be used: it takes one response per OCSPResponse and stamps producedAt
+# with the host's wall clock, whereas every time in a response must come from the
+# simulation's clock. tests/test_pki_ocsp.py checks this encoder byte for byte against an
+# asn1crypto-built reference.
+
+#: DER of the AlgorithmIdentifier of each CertID hash, with NULL parameters as OpenSSL and
+#: asn1crypto write them.
+_HASH_ALGORITHM_DER = {
+    "sha1": bytes.fromhex("300906052b0e03021a0500"),
+    "sha224": bytes.fromhex("300d06096086480165030402040500"),
+    "sha256": bytes.fromhex("300d06096086480165030402010500"),
+    "sha384": bytes.fromhex("300d06096086480165030402020500"),
+    "sha512": bytes.fromhex("300d06096086480165030402030500"),
+}
+_SHA256_WITH_RSA_DER = bytes.fromhex("300d06092a864886f70d01010b0500")
+_ID_PKIX_OCSP_BASIC_DER = bytes.fromhex("06092b0601050507300101")
+_ID_PKIX_OCSP_NONCE_DER = bytes.fromhex("06092b0601050507300102")
+_GOOD_DER = b"\x80\x00"  # [0] IMPLICIT NULL
+_UNKNOWN_DER = b"\x82\x00"  # [2] IMPLICIT NULL
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        return bytes((tag, n)) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(size))) + size + body
+
+
+def _integer(value: int) -> bytes:
+    size = value.bit_length() // 8 + 1  # room for the sign bit
+    return _tlv(0x02, value.to_bytes(size, "big", signed=True))
+
+
+def _generalized_time(t: datetime) -> bytes:
+    return _tlv(0x18, t.strftime("%Y%m%d%H%M%SZ").encode("ascii"))
+
+
+def _single_response(query: CertQuery, status: CertStatus, this_update: bytes,
+                     next_update: bytes) -> bytes:
+    cert_id = _tlv(0x30, _HASH_ALGORITHM_DER[query.algorithm]
+                   + _tlv(0x04, query.issuer_name_hash) + _tlv(0x04, query.issuer_key_hash)
+                   + _integer(query.serial))
+    cert_status, revoked_at, reason = _published(status)
+    if cert_status is ocsp.OCSPCertStatus.GOOD:
+        choice = _GOOD_DER
+    elif cert_status is ocsp.OCSPCertStatus.UNKNOWN:
+        choice = _UNKNOWN_DER
+    else:  # [1] IMPLICIT RevokedInfo { revocationTime, revocationReason [0] EXPLICIT }
+        assert revoked_at is not None and reason is not None
+        choice = _tlv(0xA1, _generalized_time(revoked_at)
+                      + _tlv(0xA0, _tlv(0x0A, bytes((reason.code,)))))
+    return _tlv(0x30, cert_id + choice + this_update + next_update)
+
+
+def response_data(responder_key_hash: bytes, queries: Iterable[CertQuery],
+                  statuses: Iterable[CertStatus], nonce: bytes | None, produced_at: datetime,
+                  next_update: datetime) -> bytes:
+    """DER of ResponseData: responderID byKey, producedAt, responses, nonce (4.2.1, 4.4.1).
+
+    Version is v1, the DEFAULT, so it is absent; every time is GeneralizedTime in whole
+    seconds (4.2.2.1); nextUpdate is ``[0] EXPLICIT``.
+    """
+    this = _generalized_time(produced_at)
+    nxt = _tlv(0xA0, _generalized_time(next_update))
+    singles = b"".join(_single_response(q, st, this, nxt)
+                       for q, st in zip(queries, statuses, strict=True))
+    body = _tlv(0xA2, _tlv(0x04, responder_key_hash)) + this + _tlv(0x30, singles)
+    if nonce is not None:
+        nonce_ext = _tlv(0x30, _ID_PKIX_OCSP_NONCE_DER + _tlv(0x04, _tlv(0x04, nonce)))
+        body += _tlv(0xA1, _tlv(0x30, nonce_ext))
+    return _tlv(0x30, body)
+
+
 def _sign(signer: _Signer, queries: Iterable[CertQuery], statuses: list[CertStatus],
           nonce: bytes | None, now: datetime, next_update: datetime) -> bytes:
-    """A BasicOCSPResponse (RFC 6960 4.2.1) with one SingleResponse per CertID.
-
-    Built with asn1crypto and signed (sha256WithRSAEncryption) through cryptography.
-    cryptography's OCSPResponseBuilder cannot be used: it takes a single response per
-    OCSPResponse, and it stamps producedAt with the host's wall clock, whereas every time in a
-    response must come from the simulation's clock (validation at a chosen moment, the cache
-    test "same producedAt").
-    """
-    responses = []
-    for query, status in zip(queries, statuses, strict=True):
-        cert_status, revoked_at, reason = _published(status)
-        if cert_status is ocsp.OCSPCertStatus.GOOD:
-            choice = asn1_ocsp.CertStatus(name="good", value=asn1_core.Null())
-        elif cert_status is ocsp.OCSPCertStatus.UNKNOWN:
-            choice = asn1_ocsp.CertStatus(name="unknown", value=asn1_core.Null())
-        else:
-            assert revoked_at is not None and reason is not None
-            choice = asn1_ocsp.CertStatus(name="revoked", value={
-                "revocation_time": revoked_at, "revocation_reason": reason.code})
-        responses.append({
-            "cert_id": {
-                "hash_algorithm": {"algorithm": query.algorithm},
-                "issuer_name_hash": query.issuer_name_hash,
-                "issuer_key_hash": query.issuer_key_hash,
-                "serial_number": query.serial,
-            },
-            "cert_status": choice,
-            "this_update": now,
-            "next_update": next_update,
-        })
-    tbs: dict[str, object] = {
-        "responder_id": asn1_ocsp.ResponderId(name="by_key", value=signer.key_hash),
-        "produced_at": now,
-        "responses": responses,
-    }
-    if nonce is not None:
-        tbs["response_extensions"] = [{"extn_id": "nonce", "critical": False,
-                                       "extn_value": nonce}]
-    response_data = asn1_ocsp.ResponseData(tbs)
-    signature = signer.key.sign(response_data.dump(), padding.PKCS1v15(), hashes.SHA256())
-    basic: dict[str, object] = {
-        "tbs_response_data": response_data,
-        "signature_algorithm": {"algorithm": "sha256_rsa"},
-        "signature": signature,
-    }
+    """The DER OCSPResponse: successful, id-pkix-ocsp-basic, signed with sha256WithRSA."""
+    tbs = response_data(signer.key_hash, queries, statuses, nonce, now, next_update)
+    signature = signer.key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    basic = tbs + _SHA256_WITH_RSA_DER + _tlv(0x03, b"\x00" + signature)
     if signer.delegated:
-        basic["certs"] = [asn1_x509.Certificate.load(signer.certificate.public_bytes(Encoding.DER))]
-    return asn1_ocsp.OCSPResponse({
-        "response_status": "successful",
-        "response_bytes": {"response_type": "basic_ocsp_response",
-                           "response": asn1_ocsp.BasicOCSPResponse(basic)},
-    }).dump()
+        basic += _tlv(0xA0, _tlv(0x30, signer.certificate.public_bytes(Encoding.DER)))
+    response_bytes = _tlv(0x30, _ID_PKIX_OCSP_BASIC_DER + _tlv(0x04, _tlv(0x30, basic)))
+    return _tlv(0x30, b"\x0a\x01\x00" + _tlv(0xA0, response_bytes))

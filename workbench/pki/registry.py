@@ -460,8 +460,12 @@ class Registry:
                 if isinstance(exc, sqlite3.DatabaseError):
                     raise RegistryError(f"registry write failed: {exc}") from None
                 raise
-            else:
+            try:
                 conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise RegistryError(f"registry write failed at commit: {exc}") from None
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

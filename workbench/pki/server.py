@@ -19,12 +19,14 @@ path                                   what                          content typ
 =====================================  ===========================  ==========================
 
 HTTP library: uvicorn with its httptools (llhttp) parser and uvloop, serving a small ASGI
-application. Measured on this project's hardware for a 1.5 KB POST response with ``wrk``
-(1 thread, 32 connections): uvicorn+httptools+uvloop ≈ 28 k req/s, aiohttp+uvloop ≈ 20 k,
-aiohttp on asyncio ≈ 16 k, uvicorn+httptools on asyncio ≈ 15 k. OCSP answers served from the
-pre-signed cache are a few tens of microseconds of work, so the HTTP layer is most of the
-cost and its speed decides the throughput (``benchmarks/ocsp_load.py``). uvicorn is also a
-maintained, widely used server whose parser rejects malformed HTTP with a 400 by itself.
+application. Measured on this project's 2-CPU machine for a fixed 1.5 KB POST response with
+``wrk`` (1 thread, 32 connections): uvicorn+httptools+uvloop ≈ 28 k req/s, aiohttp+uvloop
+≈ 20 k, aiohttp on asyncio ≈ 16 k, uvicorn+httptools on asyncio ≈ 15 k. An OCSP answer from
+the pre-signed cache costs about 15 µs of responder work, so the HTTP layer is most of the
+per-request cost and its speed decides the throughput; with it the repository answers
+≈ 8-10 k cached OCSP requests/s, about 4-5× ``openssl ocsp`` on the same data
+(``benchmarks/ocsp_load.py``). uvicorn is a maintained, widely used server whose parser
+rejects malformed HTTP with a 400 by itself.
 
 Limits: request bodies (and base64 GET requests) over :data:`MAX_REQUEST_BYTES` get HTTP 413;
 anything that reaches the OCSP endpoint and is not a usable OCSPRequest gets an OCSP
@@ -97,7 +99,12 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class Store(Protocol):
-    """What the server needs from an authority store (``AuthorityStore`` provides it)."""
+    """What the server needs from an authority store.
+
+    :class:`~workbench.pki.store.AuthorityStore` provides it (and its ``crl()``/``arl()``
+    publications are used when present); an object with an ``authority`` and a
+    :class:`~workbench.pki.registry.Registry` as ``registry`` works too.
+    """
 
     authority: Authority
     registry: StatusSource
@@ -367,6 +374,7 @@ class RepositoryServer:
             log_level="warning",
             access_log=False,
             server_header=False,
+            proxy_headers=False,  # nobody proxies a loopback repository; do not trust X-Forwarded-*
             timeout_graceful_shutdown=5,
         )
         return _UvicornServer(config)

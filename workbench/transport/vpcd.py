@@ -2,11 +2,12 @@
 
 vpcd is an IFD handler loaded by ``pcscd``; it listens on TCP (``DEVICENAME /dev/null:PORT``
 in its reader.conf file; the Debian package uses ``/dev/null:0x8C7B`` = 35963) and each of its
-slots takes one card: slot *n* listens on PORT + *n*. The Debian build (vsmartcard 0.8,
-``vicc_max_slots`` = 2) opens two slots, so the plastic card and the phone token can sit in
-"Virtual PCD 00 00" and "Virtual PCD 00 01" at the same time. Everything that opens the
-reader (pyscard, OpenSC, pcsc_scan, a browser plug-in) sees a card in a reader and nothing else
-(ARCHITECTURE, "real parts, not mocks").
+slots takes one card: slot *n* listens on PORT + *n*. The Debian build (vsmartcard-vpcd 3.3,
+``vicc_max_slots`` = 2 in libifdvpcd.so) opens two slots, so the plastic card and the phone
+token can sit in "Virtual PCD 00 00" and "Virtual PCD 00 01" at the same time. vpcd listens
+on all interfaces (INADDR_ANY, not configurable in this build); the server connects over
+loopback by default. Everything that opens the reader (pyscard, OpenSC, pcsc_scan, a browser
+plug-in) sees a card in a reader and nothing else (ARCHITECTURE, "real parts, not mocks").
 
 The card side connects to vpcd as a TCP *client*. The wire format, in both directions, is a
 2-byte big-endian length followed by that many bytes. vpcd sends:
@@ -52,11 +53,12 @@ CTRL_ATR = 0x04
 _FRAME_HEADER = 2  # big-endian length prefix of every message
 _NO_PRECISE_DIAGNOSIS = b"\x6f\x00"  # ISO/IEC 7816-4 SW 6F00
 
-#: Linux TCP_QUICKACK (None elsewhere). The installed vpcd writes a message's 2-byte length and
-#: its body with two send() calls on a socket without TCP_NODELAY, so Nagle's algorithm holds
-#: the body until the length is acknowledged, and Linux delays that ACK by 40 ms: every APDU
-#: would take 44 ms (measured; benchmarks/pcsc_roundtrip.py). Asking for an immediate ACK
-#: before each read removes the stall (0.08 ms round trips).
+#: Linux TCP_QUICKACK (None elsewhere). With the installed vpcd the body of a message reaches
+#: the card 40 ms after its 2-byte length (seen with strace): vpcd's socket has no TCP_NODELAY,
+#: so Nagle's algorithm holds the second segment until the first is acknowledged, and Linux
+#: delays that ACK by 40 ms. Every APDU would take 44 ms (vsmartcard's own vicc does; see
+#: benchmarks/pcsc_roundtrip.py). Asking for an immediate ACK before each read removes the
+#: stall: about 0.07 ms per round trip.
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
