@@ -41,7 +41,7 @@ check-notebooks: $(STAMP)
 	$(BIN)/nbstripout --keep-output --keep-count --verify notebooks/*.ipynb
 
 lint: $(STAMP)
-	$(BIN)/ruff check workbench tests benchmarks
+	$(BIN)/ruff check workbench tests benchmarks tools
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/card_throughput.py

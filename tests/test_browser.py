@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -61,7 +60,10 @@ def lab(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--ServerApp.token={token}", "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         # window.jupyterapp: drive JupyterLab by its commands, not by clicking menus (robust
+         # on a loaded machine; the same hook Galata uses)
+         "--LabApp.expose_app_in_browser=True"],
         env=env, stdout=subprocess.DEVNULL, stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
@@ -96,9 +98,18 @@ def browser():
         b.close()
 
 
-def _menu(page, top: str, item: str) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(rf"^{top}$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}")).click()
+_NOTEBOOK = "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+_KERNEL_IDLE = f"""() => {{
+    const w = {_NOTEBOOK};
+    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+    return !!k && k.status === 'idle';
+}}"""
+_LAST_CELL_RAN = f"""() => {{
+    const w = {_NOTEBOOK};
+    if (!w || !w.content) return false;
+    const cells = w.content.widgets.filter(c => c.model.type === 'code');
+    return cells.length > 0 && cells[cells.length - 1].model.executionCount !== null;
+}}"""
 
 
 def test_start_here_runs_and_pin_pad_answers(lab, browser, tmp_path):
@@ -107,26 +118,23 @@ def test_start_here_runs_and_pin_pad_answers(lab, browser, tmp_path):
     base, token = lab
     page = browser.new_page()
     page.goto(f"{base}/lab/tree/00_start_here.ipynb?token={token}")
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-    _menu(page, "Edit", "Clear Outputs of All Cells")
-    # Restart first and let the kernel (and the widget manager's comm target) settle, then run:
-    # under load a restart-and-run-all can deliver the widget before the frontend's widget
-    # manager is attached to the new kernel, and JupyterLab then falls back to the text repr.
-    _menu(page, "Kernel", "Restart Kernel…")
-    page.locator(".jp-Dialog button.jp-mod-accept").click()
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-    _menu(page, "Run", "Run All Cells")
-    last_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").last
-    expect(last_prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=180_000)
+    page.wait_for_function(_KERNEL_IDLE, timeout=120_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    # The server and its kernel are new (module fixture): run all on the fresh, idle kernel.
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(_LAST_CELL_RAN, timeout=180_000)
+    page.wait_for_function(_KERNEL_IDLE, timeout=60_000)
     expect(page.locator(".jp-OutputArea-output", has_text="signature verifies with the auth certificate")).to_be_visible()
-    last_cell = page.locator(".jp-CodeCell").last
-    last_cell.scroll_into_view_if_needed()
+    page.locator(".jp-CodeCell").last.scroll_into_view_if_needed()
     pin = page.locator(".widget-text input[type=password]").last
     try:
         expect(pin).to_be_visible(timeout=20_000)
-    except AssertionError:  # the race above: run the widget cell again, as a person would
-        last_cell.locator(".jp-InputArea-editor").click()
-        page.keyboard.press("Shift+Enter")
+    except AssertionError:
+        # Under heavy load JupyterLab can render a widget's output before its widget manager
+        # holds the model and fall back to the text repr; run the notebook again, as a person would.
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(_KERNEL_IDLE, timeout=180_000)
+        page.locator(".jp-CodeCell").last.scroll_into_view_if_needed()
         expect(pin).to_be_visible(timeout=60_000)
     expect(page.locator(".widget-label", has_text="tries left: 3").last).to_be_visible()
     pin.fill("0000")

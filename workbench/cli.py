@@ -147,6 +147,16 @@ def describe_card(path: Path) -> dict[str, Any]:
         }
 
 
+def print_certificates(certificates: dict[str, dict[str, Any]]) -> None:
+    """The certificate part of ``card show`` and ``card info``: one block per certificate."""
+    for name, cert in certificates.items():
+        print(f"  [{name}]")
+        print(f"    subject    {cert['subject']}")
+        print(f"    issuer     {cert['issuer']}")
+        print(f"    serial     {cert['serial_hex']} ({cert['serial_decimal']})")
+        print(f"    valid      {cert['not_before']} .. {cert['not_after']}")
+
+
 def _card_show(args: argparse.Namespace) -> int:
     info = describe_card(args.path)
     if args.json:
@@ -161,12 +171,7 @@ def _card_show(args: argparse.Namespace) -> int:
     for key in ("name", "address", "birth_date", "sex", "individual_number"):
         print(f"  {key:<18} {h[key]}")
     print("certificates")
-    for name, cert in info["certificates"].items():
-        print(f"  [{name}]")
-        print(f"    subject    {cert['subject']}")
-        print(f"    issuer     {cert['issuer']}")
-        print(f"    serial     {cert['serial_hex']} ({cert['serial_decimal']})")
-        print(f"    valid      {cert['not_before']} .. {cert['not_after']}")
+    print_certificates(info["certificates"])
     print("tries left")
     for name, left in info["tries_left"].items():
         print(f"  {name:<18} {left}")

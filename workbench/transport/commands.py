@@ -202,6 +202,8 @@ def _tries(query: Any) -> int:
 
 
 def _card_info(args: argparse.Namespace) -> int:
+    from workbench.cli import print_certificates
+
     info = inspect_card(_reader_arg(args.reader), wait=args.wait)
     if args.json:
         print(json.dumps(info, ensure_ascii=False, indent=2, default=str))
@@ -210,12 +212,7 @@ def _card_info(args: argparse.Namespace) -> int:
     print(f"ATR          {info['atr']}  ({info['protocol']})")
     print(f"token        {info['token_type']}: {info['token']}")
     print("certificates (read without a PIN)")
-    for name, cert in info["certificates"].items():
-        print(f"  [{name}]")
-        print(f"    subject    {cert['subject']}")
-        print(f"    issuer     {cert['issuer']}")
-        print(f"    serial     {cert['serial_hex']} ({cert['serial_decimal']})")
-        print(f"    valid      {cert['not_before']} .. {cert['not_after']}")
+    print_certificates(info["certificates"])
     for name, why in info["needs_pin"].items():
         print(f"  [{name}]  not shown: needs the {why}" if not why.startswith("unreadable") else f"  [{name}]  {why}")
     print("tries left")
