@@ -81,11 +81,10 @@ def rate(send: Callable[[bytes], bytes], commands: list[bytes], seconds: float) 
             return n / (now - start)
 
 
-def verify_sign(card, rounds: int) -> tuple[float, float]:
-    """Median seconds per (VERIFY + 80 2A) pair and per bare RSA operation with the same key.
-
-    The two are timed alternately, one pair then one bare signature, so that whatever else the
-    machine is doing falls on both alike."""
+def verify_sign(card, rounds: int) -> tuple[float, float, float]:
+    """Median seconds of VERIFY, of the card's 80 2A, and of a bare RSA operation with the same
+    key, timed one after the other in each round so that whatever else the machine is doing
+    falls on all three alike."""
     import statistics
 
     from workbench.card import constants as c
@@ -95,19 +94,23 @@ def verify_sign(card, rounds: int) -> tuple[float, float]:
     sign = bytes([0x80, 0x2A, 0x00, 0x97, len(di)]) + di + b"\x00"
     key = card._apps[c.JPKI_AP_AID].nodes[c.KEY_AUTH].key
     card.transmit(bytes.fromhex("00A4040C0AD392F000260100000001"))
-    pairs, bare = [], []
+    verify, signs, bare = [], [], []
     clock = time.perf_counter
     for _ in range(rounds):
         t0 = clock()
-        ok = card.transmit(pin) == b"\x90\x00" and card.transmit(sign)[-2:] == b"\x90\x00"
+        ok = card.transmit(pin) == b"\x90\x00"
         t1 = clock()
-        key.sign(bytes(32), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        ok = ok and card.transmit(sign)[-2:] == b"\x90\x00"
         t2 = clock()
+        key.sign(bytes(32), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        t3 = clock()
         if not ok:
             raise SystemExit("VERIFY + sign failed")
-        pairs.append(t1 - t0)
-        bare.append(t2 - t1)
-    return statistics.median(pairs), statistics.median(bare)
+        verify.append(t1 - t0)
+        signs.append(t2 - t1)
+        bare.append(t3 - t2)
+    med = statistics.median
+    return med(verify), med(signs), med(bare)
 
 
 def main() -> None:
@@ -145,10 +148,13 @@ def main() -> None:
         filed.save(Path(tmp) / "bench.jwc")
         rows.append(("card bound to its image file", *verify_sign(filed, 1000)))
         filed.close()
-    for name, pair, rsa in rows:
-        share = rsa / pair
-        print(f"  {name:<30} pair {pair * 1e3:7.3f} ms   RSA alone {rsa * 1e3:7.3f} ms   "
-              f"RSA share {share:6.1%}   (goal >= 80%: {'met' if share >= 0.8 else 'NOT met'})")
+    for name, verify, sign, rsa in rows:
+        share = rsa / (verify + sign)
+        print(f"  {name:<30} VERIFY {verify * 1e6:6.1f} us + 80 2A {sign * 1e6:6.1f} us;"
+              f" bare RSA {rsa * 1e6:6.1f} us   RSA share {share:6.1%}"
+              f"   (goal >= 80%: {'met' if share >= 0.8 else 'NOT met'})")
+    print("  (a VERIFY on a card bound to its image commits the retry counter twice: spent before")
+    print("   the compare, restored after it; that is the anti-tearing rule, not overhead to remove)")
 
 
 if __name__ == "__main__":

@@ -134,12 +134,13 @@ class SqliteStore(CardStore):
         self._lock = threading.Lock()
 
     def pin_changed(self, aid: bytes, fid: int, pin: PinRef) -> None:
+        # The connection is in autocommit mode: this one UPDATE is its own transaction,
+        # committed (to the WAL) when execute() returns.
         with self._lock:
             self._conn.execute(
                 "UPDATE nodes SET data = ?, tries = ? WHERE aid = ? AND fid = ?",
                 (pin.digest, pin.tries_left, aid.hex().upper(), fid),
             )
-            self._conn.commit()
 
     def close(self) -> None:
         with self._lock, suppress(sqlite3.Error):
@@ -251,6 +252,7 @@ def read_image(path: Path) -> tuple[dict[str, Any], list[Application], SqliteSto
         conn.execute("PRAGMA query_only = OFF")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.isolation_level = None  # autocommit: each PIN update commits by itself
     except CardImageError:
         if conn is not None:
             conn.close()
