@@ -38,6 +38,7 @@ derived from a public seed has no business on a network.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -66,6 +67,10 @@ from workbench.pki.profiles import (
     crl_path,
 )
 from workbench.pki.status import StatusSource
+
+#: DER of the id-pkix-ocsp-nonce OID (1.3.6.1.5.5.7.48.1.2, RFC 6960 4.4.1): a request that
+#: carries it cannot be answered from the pre-signed cache.
+_NONCE_OID_DER = bytes.fromhex("06092B0601050507300102")
 
 __all__ = [
     "MAX_REQUEST_BYTES",
@@ -187,7 +192,7 @@ class RepositoryApp:
                                  "GET /ocsp/<base64>; or POST the DER to /ocsp",
                                  ((b"allow", b"POST"),))
             der = await self._read_body(scope, receive)
-            return 200, CT_OCSP_RESPONSE, self.responder.respond(der), ()
+            return 200, CT_OCSP_RESPONSE, await self._answer(der), ()
         if method not in ("GET", "HEAD"):
             raise _HttpError(405, f"{method} is not served here; use GET",
                              ((b"allow", b"GET, HEAD"),))
@@ -197,7 +202,7 @@ class RepositoryApp:
                 raise _HttpError(413 if len(encoded) < 1 << 20 else 414,
                                  f"OCSP request larger than {self.max_request_bytes} bytes")
             der = _decode_get_request(encoded)
-            answer = self.responder.respond(der) if der else MALFORMED_REQUEST
+            answer = await self._answer(der) if der else MALFORMED_REQUEST
             return 200, CT_OCSP_RESPONSE, answer, ()
         if path == "/":
             return 200, CT_TEXT, self._index().encode(), ()
@@ -210,6 +215,15 @@ class RepositoryApp:
         if m := _ARL_RE.fullmatch(path):
             return 200, CT_CRL, self._crl("arl", m["h"], int(m["g"]), None), ()
         raise _HttpError(404, f"nothing at {path}; GET / lists what is served")
+
+    async def _answer(self, der: bytes) -> bytes:
+        """The OCSP answer. A request with a nonce needs a fresh RSA signature: it is signed on
+        a worker thread (cryptography releases the GIL while signing), so the event loop keeps
+        serving and a second core can sign. Everything else, mostly cached answers, is answered
+        inline, where a thread hand-off would cost more than the work."""
+        if _NONCE_OID_DER in der:
+            return await asyncio.to_thread(self.responder.respond, der)
+        return self.responder.respond(der)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.max_request_bytes
