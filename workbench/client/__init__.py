@@ -248,13 +248,11 @@ def _encoded_length(head: bytes, what: str) -> int:
         n = first & 0x7F
         if n == 0 or n > 3:
             raise ValueError("unsupported length form")
-        return i + n + int.from_bytes(head[i : i + n], "big") if len(head) >= i + n else _short(head)
+        if len(head) < i + n:
+            raise ValueError(f"header of {len(head)} bytes is too short for its length field")
+        return i + n + int.from_bytes(head[i : i + n], "big")
     except (IndexError, ValueError) as exc:
         raise CardError(f"read {what}: not a TLV object ({exc})", SW.SUCCESS) from None
-
-
-def _short(head: bytes) -> int:
-    raise ValueError(f"header of {len(head)} bytes is too short for its length field")
 
 
 class JpkiClient(_Client):
