@@ -76,8 +76,9 @@ def _parse_hex(text: str) -> bytes:
     return bytes.fromhex(cleaned)
 
 
-def _parse_time(text: str) -> datetime:
-    """ISO 8601 date or date-time; a naive value is read as JST, the card's home time zone."""
+def parse_time(text: str) -> datetime:
+    """ISO 8601 date or date-time for any command; a naive value is read as JST, the card's
+    home time zone."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -97,7 +98,7 @@ def _card_new(args: argparse.Namespace) -> int:
         sign_password=args.sign_password or DEFAULT_SIGN_PASSWORD,
         text_pin=args.text_pin,
         atr=args.atr,
-        issued_at=_parse_time(args.issued_at) if args.issued_at else None,
+        issued_at=parse_time(args.issued_at) if args.issued_at else None,
     )
     if args.authority is not None:
         from workbench.pki.store import AuthorityStore

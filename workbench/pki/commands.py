@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from workbench.cli import parse_time
 from workbench.errors import PkiError
-from workbench.pki.clock import JST
 from workbench.pki.crl import LoadedCrl
 from workbench.pki.profiles import AuthorityProfile
 from workbench.pki.registry import RegistryEvent
@@ -44,16 +44,6 @@ def _parse_reason(text: str) -> RevocationReason:
         return RevocationReason.parse(text)
     except ValueError as exc:
         raise PkiError(str(exc)) from None
-
-
-def _parse_time(text: str) -> datetime:
-    """ISO 8601 date or date-time; a naive value is JST, the card's home time zone."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise PkiError(f"not an ISO 8601 time: {text!r} (e.g. 2025-04-01 or "
-                       "2025-04-01T10:00+09:00)") from None
-    return value if value.tzinfo else value.replace(tzinfo=JST)
 
 
 def _parse_interval(text: str) -> timedelta:
@@ -116,8 +106,8 @@ def _init(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     serial = parse_serial(args.serial)
     reason = _parse_reason(args.reason)
-    at = _parse_time(args.at) if args.at else None
-    invalid = _parse_time(args.invalidity_date) if args.invalidity_date else None
+    at = parse_time(args.at) if args.at else None
+    invalid = parse_time(args.invalidity_date) if args.invalidity_date else None
     with _open(args) as store:
         event = store.registry.revoke(serial, reason, issuer_key_id=_parse_key_id(args.issuer_key_id),
                                       at=at, invalidity_date=invalid)
@@ -127,7 +117,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def _hold(args: argparse.Namespace) -> int:
     serial = parse_serial(args.serial)
-    at = _parse_time(args.at) if args.at else None
+    at = parse_time(args.at) if args.at else None
     with _open(args) as store:
         event = store.registry.hold(serial, issuer_key_id=_parse_key_id(args.issuer_key_id), at=at)
     _print_event("held", event)
@@ -136,7 +126,7 @@ def _hold(args: argparse.Namespace) -> int:
 
 def _release(args: argparse.Namespace) -> int:
     serial = parse_serial(args.serial)
-    at = _parse_time(args.at) if args.at else None
+    at = parse_time(args.at) if args.at else None
     with _open(args) as store:
         event = store.registry.release(serial, issuer_key_id=_parse_key_id(args.issuer_key_id),
                                        at=at)
@@ -146,7 +136,7 @@ def _release(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     serial = parse_serial(args.serial)
-    at = _parse_time(args.at) if args.at else None
+    at = parse_time(args.at) if args.at else None
     with _open(args) as store:
         reg = store.registry
         history = reg.history(serial, _parse_key_id(args.issuer_key_id))
@@ -202,7 +192,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def _crl(args: argparse.Namespace) -> int:
-    at = _parse_time(args.at) if args.at else None
+    at = parse_time(args.at) if args.at else None
     if args.arl and args.partition is not None:
         raise PkiError("--arl and --partition exclude each other: the ARL lists CA certificates")
     with _open(args) as store:
