@@ -4,10 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
-NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
-               --nbval-cell-timeout=300 -p no:python -p no:cacheprovider
 
-.PHONY: lab test unit notebooks lint bench regen-notebooks check-notebooks clean
+.PHONY: lab test unit notebooks lint bench regen-notebooks check-notebooks docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -34,8 +32,14 @@ test: $(STAMP) lint check-notebooks unit notebooks
 unit: $(STAMP)
 	$(PYTEST) tests -q
 
+# The notebooks run as copies in a folder outside the checkout: a notebook must work wherever a
+# user puts it (shipped data comes through importlib.resources, never ../data).
 notebooks: $(STAMP)
-	$(PYTEST) $(NBVAL_FLAGS) notebooks -q
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cp notebooks/*.ipynb notebooks/nbval_sanitize.cfg "$$tmp"/; \
+	cd "$$tmp" && $(abspath $(BIN))/python -m pytest --nbval --nbval-current-env \
+		--nbval-sanitize-with nbval_sanitize.cfg --nbval-cell-timeout=300 \
+		-p no:python -p no:cacheprovider . -q
 
 check-notebooks: $(STAMP)
 	$(BIN)/nbstripout --keep-output --keep-count --verify notebooks/*.ipynb
@@ -46,6 +50,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/card_throughput.py
 	$(BIN)/python benchmarks/pcsc_roundtrip.py
+
+# Regenerate the generated pages of docs/ (the card's file tables).
+docs: $(STAMP)
+	$(BIN)/python tools/make_docs.py
 
 # Re-execute the notebooks and store their outputs (deterministic: seeded, fixed clock).
 regen-notebooks: $(STAMP)

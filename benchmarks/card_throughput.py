@@ -39,7 +39,7 @@ def _loop_commands() -> list[bytes]:
 def ours_card():
     from datetime import UTC, datetime
 
-    from workbench.card import create_card
+    from workbench.lifecycle import create_card
     from workbench.pki import Authority
 
     card = create_card(
@@ -92,7 +92,7 @@ def verify_sign(card, rounds: int) -> tuple[float, float, float]:
     pin = bytes.fromhex("0020009804") + b"1234"
     di = c.SHA256_DIGEST_INFO_PREFIX + bytes(32)
     sign = bytes([0x80, 0x2A, 0x00, 0x97, len(di)]) + di + b"\x00"
-    key = card._apps[c.JPKI_AP_AID].nodes[c.KEY_AUTH].key
+    key = card.hazmat_private_key(c.JPKI_AP_AID, c.KEY_AUTH)
     card.transmit(bytes.fromhex("00A4040C0AD392F000260100000001"))
     verify, signs, bare = [], [], []
     clock = time.perf_counter

@@ -12,7 +12,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-from workbench.card import VirtualCard, create_card  # noqa: E402
+from workbench.card import VirtualCard  # noqa: E402
+from workbench.lifecycle import create_card  # noqa: E402
 from workbench.pki import Authority, FixedClock  # noqa: E402
 
 ISSUED_AT = datetime(2025, 4, 1, 1, 0, tzinfo=UTC)

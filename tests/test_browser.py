@@ -1,5 +1,5 @@
 """The start-here notebook in a real browser: JupyterLab served on loopback, Debian's Chromium
-driven by Playwright (../shared/guides/notebook-testing.md section 3). Restart-and-run-all
+driven by Playwright (docs/testing.md 3). Restart-and-run-all
 must complete and the PIN pad widget must render and answer a real click."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port as _free_port
+
 ROOT = Path(__file__).parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -24,12 +25,6 @@ playwright = pytest.importorskip("playwright.sync_api", reason="pip install play
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium; .ci/run does)"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

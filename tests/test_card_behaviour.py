@@ -131,15 +131,20 @@ def test_signature_p1_variants(make_card, p1):
 
 
 def test_raw_digestinfo_path_matches_openssl(make_card):
-    """4.5: P1=00 over bytes that are not a known DigestInfo uses the card's own type-01 padding;
-    over a DigestInfo it must give the identical bytes (PKCS#1 v1.5 is deterministic)."""
-    from workbench.card.virtual_card import _raw_type1_signature
-
+    """4.5: P1=00 over a DigestInfo is the standard PKCS#1 v1.5 signature, and over bytes that
+    are no known DigestInfo the card pads them itself (type 01). Both are checked with the
+    certificate's public key only, independent of the card's own code."""
     card = make_card("icc")
-    di = c.SHA256_DIGEST_INFO_PREFIX + bytes(range(32))
+    pub = card.certificates()["auth"].public_key()
+    digest = bytes(range(32))
+    di = c.SHA256_DIGEST_INFO_PREFIX + digest
     sig = ok(tx(card, JPKI, sel(c.PIN_AUTH), V_AUTH, sel(c.KEY_AUTH), f"802A0080{len(di):02X}{di.hex()}00"))
-    key = card._apps[c.JPKI_AP_AID].nodes[c.KEY_AUTH].key
-    assert _raw_type1_signature(key, di) == sig
+    pub.verify(sig, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    odd = b"not a DigestInfo, just bytes"
+    sig = ok(tx(card, f"802A0080{len(odd):02X}{odd.hex()}00"))
+    n = pub.public_numbers()
+    em = pow(int.from_bytes(sig, "big"), n.e, n.n).to_bytes(256, "big")
+    assert em == b"\x00\x01" + b"\xff" * (256 - 3 - len(odd)) + b"\x00" + odd
 
 
 def test_text_ap_layouts(make_card):
@@ -228,5 +233,5 @@ def test_office_reset(make_card):
 
 def test_repr_shows_no_secret(make_card):
     card = make_card("icc")
-    text = repr(card) + repr(card.meta) + repr(card._apps)
+    text = repr(card) + repr(card.meta) + repr(dict(card.files))
     assert AUTH_PIN not in repr(card) and SIGN_PASSWORD not in text and TEXT_PIN not in text

@@ -54,9 +54,10 @@ def test_kill_between_decrement_and_compare_spends_the_try(make_card, tmp_path):
     child = textwrap.dedent(
         f"""
         import os, sys
+        from workbench import hooks
         from workbench.card import VirtualCard
         card = VirtualCard.load({str(path)!r})
-        card._before_compare = lambda: os._exit(9)
+        hooks.install("card:verify:counter-spent", lambda point: os._exit(9))
         card.transmit(bytes.fromhex({JPKI!r}))
         card.transmit(bytes.fromhex({sel(c.PIN_AUTH)!r}))
         card.transmit(bytes.fromhex({V_AUTH!r}))

@@ -23,7 +23,7 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 @pytest.fixture(scope="module")
 def cards():
     from tests.conftest import ISSUED_AT
-    from workbench.card import create_card
+    from workbench.lifecycle import create_card
     from workbench.pki import Authority
 
     authority = Authority(seed=b"tests")
@@ -86,16 +86,13 @@ STEPS = st.lists(
 @given(steps=STEPS, profile=st.sampled_from(["icc", "gpse"]))
 def test_no_counter_rises_without_the_pin_and_no_key_leaks(cards, steps, profile):
     card = cards[profile]
-    for app in card._apps.values():  # fresh counters for each example (out of band)
-        for node in app.nodes.values():
-            if hasattr(node, "tries_left") and node.policy.changeable:
-                node.tries_left = node.policy.max_tries
+    for name in card.pin_status():  # fresh counters for each example (out of band)
+        card.reset_pin(name)
     secrets = []
-    for app in card._apps.values():
-        for node in app.nodes.values():
-            key = getattr(node, "key", None)
-            if key is not None:
-                pn = key.private_numbers()
+    for aid, app in card.files.items():
+        for fid, obj in app.objects.items():
+            if obj.kind == "key" and obj.usage != "none":
+                pn = card.hazmat_private_key(aid, fid).private_numbers()
                 secrets += [pn.p.to_bytes(128, "big")[:32], pn.d.to_bytes(256, "big")[:32]]
     before = card.pin_status()
     card.reset()

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_cli as run
 from workbench.cli import main
 
 ROOT = Path(__file__).parents[1]
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real entry point in a subprocess (exit codes, stderr, no traceback)."""
-    return subprocess.run(
-        [sys.executable, "-m", "workbench", *args], capture_output=True, text=True, cwd=ROOT, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")

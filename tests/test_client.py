@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from tests.conftest import AUTH_PIN, SIGN_PASSWORD, TEXT_PIN
+from workbench.analysis import TracingTransport
 from workbench.client import JpkiClient, TextApClient, TokenType
 from workbench.errors import (
     FileNotFoundOnCardError,
@@ -19,7 +20,7 @@ from workbench.errors import (
     WorkbenchError,
     WrongPinError,
 )
-from workbench.transport import TracingTransport, Transport, VirtualCardTransport
+from workbench.transport import Transport, VirtualCardTransport
 
 
 @pytest.fixture

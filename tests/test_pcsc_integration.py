@@ -41,8 +41,9 @@ from pcsc_helpers import (
     stop_process,
 )
 
-from workbench.card import VirtualCard, create_card
+from workbench.card import VirtualCard
 from workbench.errors import SecurityStatusError, TransportError, WrongPinError
+from workbench.lifecycle import create_card
 from workbench.transport.pcsc import (
     CardRemovedError,
     NoCardError,
@@ -153,8 +154,8 @@ def test_default_import_path_does_not_need_pyscard():
     code = (
         "import sys; sys.modules['smartcard'] = None\n"
         "import workbench, workbench.transport, workbench.client, workbench.cli\n"
-        "import workbench.transport.pcsc, workbench.transport.vpcd, workbench.transport.commands\n"
-        "workbench.cli._parser()\n"
+        "import workbench.transport.pcsc, workbench.transport.vpcd, workbench.cli.card\n"
+        "workbench.cli.build_parser()\n"
         "sys.exit(workbench.cli.main(['card', 'info', '--wait', '0']))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -8,13 +8,12 @@ end with one line on stderr and exit status 2, never a traceback. Commands that 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
+from tests.helpers import run_cli as run
 from workbench.cli import main
 from workbench.pki.crl import LoadedCrl
 from workbench.pki.status import RevocationReason
@@ -24,12 +23,6 @@ ROOT = Path(__file__).parents[1]
 ISSUED = "2025-04-01T10:00+09:00"
 REVOKED_AT = "2025-04-01T12:00+09:00"
 NEXT_PUBLICATION = "2025-04-02T00:00+09:00"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real entry point in a subprocess: exit status, stderr, no traceback."""
-    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=300)
 
 
 @pytest.fixture(scope="module")

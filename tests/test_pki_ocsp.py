@@ -514,8 +514,11 @@ class CountingRegistry:
         self.lookups += 1
         return self.registry.status(issuer_key_id, serial, at)
 
-    def history(self, serial: int, issuer_key_id: bytes | None = None):
-        return self.registry.history(serial, issuer_key_id)
+    def watch(self):
+        return self.registry.watch()
+
+    def next_change(self, issuer_key_id: bytes, serial: int, after: datetime):
+        return self.registry.next_change(issuer_key_id, serial, after)
 
 
 @pytest.fixture

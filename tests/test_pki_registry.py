@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from workbench.lifecycle import issue_card
 from workbench.pki import Authority, AuthorityProfile, FixedClock, synthetic_holder
 from workbench.pki.crl import LoadedCrl, crl_for, publication_time
 from workbench.pki.registry import Registry, RegistryAction, RegistryError
@@ -275,6 +276,7 @@ def test_entries_for_crl_follow_the_moment_and_the_partition(registry, clock) ->
 _CHILD = textwrap.dedent("""
     import os, sys
     from datetime import datetime
+    from workbench import hooks
     from workbench.pki import registry as r
     from workbench.pki.clock import FixedClock
     from workbench.pki.status import RevocationReason
@@ -283,14 +285,14 @@ _CHILD = textwrap.dedent("""
     reg = r.Registry(path, FixedClock(datetime.fromisoformat(now)))
 
     def hook(name):
-        if name != point:
+        if name != "registry:" + point:
             return
         if action == "exit":
             os._exit(17)  # dies between two statements of the open transaction
         print("reached", name, flush=True)
         sys.stdin.readline()  # wait here, inside the transaction, to be SIGKILLed
 
-    r._write_hook = hook
+    hooks.install("*", hook)
     numbers = [int(s) for s in serials.split(",")] if "," in serials else [int(serials)]
     if len(numbers) == 1:
         getattr(reg, action if action != "exit" else "revoke")(numbers[0])
@@ -416,7 +418,7 @@ def test_the_store_keeps_identity_settings_and_registry_across_restarts(tmp_path
     with AuthorityStore.open(path, create=True, profile=profile, clock=clock) as store:
         assert store.registry.clock is store.authority.clock is clock
         ca_der = store.ca("sign", 3).certificate.public_bytes(Encoding.DER)
-        card = store.issue_card("gpse", seed=11, issued_at=T0)
+        card = issue_card(store, "gpse", seed=11, issued_at=T0)
     serials = {k: int(v, 16) for k, v in card.meta["certificate_serials"].items()}
     with AuthorityStore.open(path, clock=clock) as store:
         assert store.authority.profile == profile
@@ -447,7 +449,7 @@ def test_reopening_with_other_settings_is_refused(tmp_path, clock) -> None:
 def test_issue_card_refuses_another_authority(tmp_path, clock) -> None:
     with AuthorityStore.open(tmp_path / "a.db", create=True, seed=SEED, clock=clock) as store:
         with pytest.raises(StoreError, match="stored authority"):
-            store.issue_card("gpse", authority=_AUTHORITY)
+            issue_card(store, "gpse", authority=_AUTHORITY)
 
 
 # --- property: the rules hold for any sequence of events -----------------------------------

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
+from tests.helpers import free_port
 from workbench.errors import PkiError
 from workbench.pki import Authority, FixedClock, synthetic_holder
 from workbench.pki.profiles import AuthorityProfile
@@ -45,12 +46,6 @@ from workbench.pki.store import AuthorityStore
 
 _EE_KEY = rsa.generate_private_key(65537, 2048)
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI missing")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

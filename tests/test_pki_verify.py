@@ -9,7 +9,6 @@ is a FixedClock; verification happens at that clock's time, or a chosen one.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
+from tests.helpers import free_port
 from workbench.pki import Authority, FixedClock, synthetic_holder
 from workbench.pki.ocsp import OcspResponder
 from workbench.pki.profiles import AuthorityProfile
@@ -39,12 +39,6 @@ from workbench.pki.verify import (
 
 _EE_KEY = rsa.generate_private_key(65537, 2048)
 NOW = datetime(2025, 6, 2, 3, 4, 5, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -9,10 +9,8 @@ before a VERIFY on anything that is not the virtual card (jpki-card.md 4.3, 6).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
-import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -23,8 +21,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from workbench.apdu import CommandAPDU
+from workbench.analysis import TracingTransport, decode_trace
+from workbench.apdu import CommandAPDU, mask_command
 from workbench.card import constants as c
+from workbench.card.files import object_label
 from workbench.client import JpkiClient, TextApClient, TokenType
 from workbench.errors import (
     LastTryError,
@@ -39,15 +39,12 @@ from workbench.timing import TimingModel
 from workbench.transport import (
     TRACE_SCHEMA_VERSION,
     ReplayTransport,
-    TracingTransport,
+    TokenFacts,
     VirtualCardTransport,
-    decode_trace,
     load_trace,
 )
 from workbench.transport.trace import (
-    OBJECT_LABELS,
     TracePartialLineWarning,
-    mask_command,
     write_trace,
 )
 
@@ -73,13 +70,11 @@ _LONG_HEX = re.compile(r"[0-9A-Fa-f]{16,}")
 
 @pytest.fixture(scope="module")
 def make_traces() -> ModuleType:
-    """tools/make_traces.py, imported from its path (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("make_traces", ROOT / "tools" / "make_traces.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_traces"] = module
-    spec.loader.exec_module(module)
-    return module
+    """How the shipped traces are made (:mod:`workbench.scenarios.samples`; the command line
+    ``tools/make_traces.py`` calls it)."""
+    from workbench.scenarios import samples
+
+    return samples
 
 
 class RealCardLike:
@@ -87,6 +82,8 @@ class RealCardLike:
     client sees of a PC/SC reader, without risking a real card."""
 
     is_virtual = False
+    pin_guard = None
+    token = TokenFacts()
 
     def __init__(self, inner: VirtualCardTransport) -> None:
         self.inner = inner
@@ -582,9 +579,11 @@ def test_object_labels_match_the_card_builder(make_card):
     the card builder gives each EF, key and PIN (jpki-card.md 3.1-3.5)."""
     for profile in ("icc", "gpse"):
         card = make_card(profile)
-        for aid, app in card._apps.items():  # inspection of the builder's output
-            for fid, node in app.nodes.items():
-                assert OBJECT_LABELS[aid][fid][0] == node.label, (aid.hex(), hex(fid))
+        for aid, app in card.files.items():  # inspection of the issued card
+            for fid, obj in app.objects.items():
+                label = object_label(aid, fid)
+                assert label == f"{fid:04X} {obj.label}" or label.startswith(
+                    f"{fid:04X} {obj.label} ("), (aid.hex(), hex(fid))
 
 
 # --- reading: format errors, partial lines ---------------------------------------------------

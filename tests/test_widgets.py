@@ -1,4 +1,4 @@
-"""Widgets without a kernel (../shared/guides/notebook-testing.md section 2): traits fire
+"""Widgets without a kernel (docs/testing.md 2): traits fire
 observers synchronously and Button.click() runs the handlers."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Make stored notebook outputs quiet in diffs: widget model ids become zeros (nbval ignores
-them anyway; see ../shared/guides/notebook-testing.md section 1)."""
+them anyway; see docs/testing.md 1.5)."""
 
 from __future__ import annotations
 

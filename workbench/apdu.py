@@ -25,11 +25,17 @@ from functools import cached_property
 from workbench.errors import APDUError
 
 __all__ = [
+    "CLA_PROPRIETARY",
+    "INS",
+    "SECRET_INS",
     "SW",
+    "TRIES_BYTES",
     "CommandAPDU",
     "ResponseAPDU",
     "StatusWord",
+    "mask_command",
     "sw_tries_left",
+    "tries_from_sw",
 ]
 
 
@@ -95,6 +101,15 @@ def sw_tries_left(n: int) -> int:
     if not 0 <= n <= 15:
         raise APDUError(f"a retry counter must be 0..15 to fit 63 Cx, got {n}")
     return _TRIES_BASE | n
+
+
+#: ``63 C0`` .. ``63 CF`` as wire bytes, for the card's hot path (jpki-card.md 4.3).
+TRIES_BYTES: tuple[bytes, ...] = tuple(bytes((0x63, 0xC0 | n)) for n in range(16))
+
+
+def tries_from_sw(sw: int) -> int | None:
+    """x of ``63 Cx`` (failed VERIFY or retry query, jpki-card.md 4.3), else None."""
+    return sw & 0x0F if sw & 0xFFF0 == _TRIES_BASE else None
 
 
 # Exact status words: (name, English meaning, Japanese meaning). Members of SW carry the JPKI
@@ -366,10 +381,7 @@ class StatusWord:
     @property
     def tries_left(self) -> int | None:
         """x of ``63 Cx`` (jpki-card.md 4.3), else None."""
-        value = self.value
-        if value & 0xFFF0 == _TRIES_BASE:
-            return value & 0x0F
-        return None
+        return tries_from_sw(self.value)
 
     @property
     def meaning(self) -> str:
@@ -403,7 +415,70 @@ class StatusWord:
 
 # --- instruction names ----------------------------------------------------------------------
 
-# Interindustry instructions (CLA bit 8 = 0), ISO 7816-4 section 11 and table 4.
+class INS:
+    """Instruction bytes, named once for the whole workbench.
+
+    Interindustry instructions (CLA bit 8 = 0) are those of ISO 7816-4 section 11; the
+    proprietary ones (CLA ``80``) are JICSAP commands of the JPKI card (jpki-card.md 3.3, 3.5,
+    4.5, 4.6) and GlobalPlatform card content management (globalplatform.md 5). The same byte
+    can mean different things in the two classes (``2A`` is PERFORM SECURITY OPERATION in ISO,
+    COMPUTE DIGITAL SIGNATURE under CLA 80), so read :attr:`CommandAPDU.ins_name` for a name.
+    """
+
+    # interindustry (ISO 7816-4 section 11)
+    VERIFY = 0x20  # jpki-card.md 4.3
+    CHANGE_REFERENCE_DATA = 0x24  # jpki-card.md 4.4
+    RESET_RETRY_COUNTER = 0x2C  # smartphone-service.md 15.2 C11
+    MANAGE_CHANNEL = 0x70  # ISO 7816-4 11.1.2 (OMAPI logical channels)
+    EXTERNAL_AUTHENTICATE = 0x82  # globalplatform.md 6.5 (CLA 84)
+    GET_CHALLENGE = 0x84  # jpki-card.md 4.6
+    INTERNAL_AUTHENTICATE = 0x88  # jpki-card.md 3.5, 4.6
+    SELECT = 0xA4  # jpki-card.md 2.2
+    READ_BINARY = 0xB0  # jpki-card.md 4.1
+    READ_RECORD = 0xB2  # jpki-card.md 4.2
+    GET_RESPONSE = 0xC0
+    GET_DATA = 0xCA  # jpki-card.md 3.6; globalplatform.md 5.9
+    # proprietary, JICSAP (CLA 80)
+    COMPUTE_SIGNATURE = 0x2A  # jpki-card.md 4.5
+    CHANGE_KEY = 0x32  # jpki-card.md 3.5
+    SET_PUBLIC_IC_KEY = 0xA2  # jpki-card.md 4.6
+    SET_SESSION_KEY = 0xAE  # jpki-card.md 3.3
+    LAST_COMMAND = 0xFC  # jpki-card.md 4.6 (iPhone profile)
+    # proprietary, GlobalPlatform (CLA 80 / 84), globalplatform.md 5
+    INITIALIZE_UPDATE = 0x50
+    PUT_KEY = 0xD8
+    STORE_DATA = 0xE2
+    DELETE = 0xE4
+    INSTALL = 0xE6
+    LOAD = 0xE8
+    SET_STATUS = 0xF0
+    GET_STATUS = 0xF2
+
+
+#: CLA bit 8 set = proprietary class (ISO 7816-4 5.4.1): JICSAP and GlobalPlatform commands.
+CLA_PROPRIETARY = 0x80
+#: CLA bit 3 (``04``): secure messaging, GlobalPlatform's C-MAC (globalplatform.md 6.6).
+CLA_SECURE_MESSAGING = 0x04
+
+# P1 / P2 values the card and its readers use, named once.
+P1_SELECT_BY_DF_NAME = 0x04  # jpki-card.md 2.2
+P1_SELECT_EF = 0x02  # jpki-card.md 2.2: EF or key object under the current DF
+P2_NO_RESPONSE_DATA = 0x0C  # jpki-card.md 2.2: no FCI
+P1_READ_SFI = 0x80  # jpki-card.md 4.1: P1 = 80 | SFI
+SFI_MASK = 0x1F  # jpki-card.md 2.2: SFI = low 5 bits of the FID
+P2_CURRENT_KEY = 0x80  # jpki-card.md 4.3, 4.5: the key of the current EF; 80 | SFI names one
+P1_CHANGE_NEW_VALUE_ONLY = 0x01  # jpki-card.md 4.4
+
+#: Instructions whose data field is a PIN, password or new reference value (jpki-card.md 4.3,
+#: 4.4; ISO 7816-4 11.5.6-11.5.10, odd INS included); CHANGE KEY (``80 32``, 3.5) counts too
+#: in the proprietary class (see :attr:`CommandAPDU.sensitive`).
+SECRET_INS = frozenset({
+    INS.VERIFY, INS.VERIFY + 1,
+    INS.CHANGE_REFERENCE_DATA, INS.CHANGE_REFERENCE_DATA + 1,
+    INS.RESET_RETRY_COUNTER, INS.RESET_RETRY_COUNTER + 1,
+})
+
+# Interindustry instruction names (CLA bit 8 = 0), ISO 7816-4 section 11 and table 4.
 _ISO_INS: dict[int, str] = {
     0x04: "DEACTIVATE FILE",
     0x0E: "ERASE BINARY",
@@ -445,43 +520,26 @@ _ISO_INS: dict[int, str] = {
     0xE4: "DELETE FILE",
 }
 
-# Proprietary class (CLA bit 8 = 1): JICSAP commands of the JPKI card (jpki-card.md 3.3, 3.5,
-# 4.5, 4.6) and GlobalPlatform card-management commands (GP Card Specification 11).
+# Proprietary class (CLA bit 8 = 1): JICSAP commands of the JPKI card and GlobalPlatform
+# card-management commands, by the names of :class:`INS`.
 _PROPRIETARY_INS: dict[int, str] = {
-    0x2A: "COMPUTE DIGITAL SIGNATURE",
-    0x32: "CHANGE KEY",
-    0xA2: "SET PUBLIC IC KEY",
-    0xAE: "SET SESSION KEY",
-    0xFC: "LAST COMMAND",
-    0x50: "INITIALIZE UPDATE",
-    0x82: "EXTERNAL AUTHENTICATE",
-    0xCA: "GET DATA",
-    0xD8: "PUT KEY",
-    0xE2: "STORE DATA",
-    0xE4: "DELETE",
-    0xE6: "INSTALL",
-    0xE8: "LOAD",
-    0xF0: "SET STATUS",
-    0xF2: "GET STATUS",
+    INS.COMPUTE_SIGNATURE: "COMPUTE DIGITAL SIGNATURE",
+    INS.CHANGE_KEY: "CHANGE KEY",
+    INS.SET_PUBLIC_IC_KEY: "SET PUBLIC IC KEY",
+    INS.SET_SESSION_KEY: "SET SESSION KEY",
+    INS.LAST_COMMAND: "LAST COMMAND",
+    INS.INITIALIZE_UPDATE: "INITIALIZE UPDATE",
+    INS.EXTERNAL_AUTHENTICATE: "EXTERNAL AUTHENTICATE",
+    INS.GET_DATA: "GET DATA",
+    INS.PUT_KEY: "PUT KEY",
+    INS.STORE_DATA: "STORE DATA",
+    INS.DELETE: "DELETE",
+    INS.INSTALL: "INSTALL",
+    INS.LOAD: "LOAD",
+    INS.SET_STATUS: "SET STATUS",
+    INS.GET_STATUS: "GET STATUS",
 }
 
-# Instructions whose data field is a PIN, password or new reference value (jpki-card.md 4.3,
-# 4.4; ISO 7816-4 11.5.6-11.5.10, odd INS included).
-_SECRET_INS = frozenset({0x20, 0x21, 0x24, 0x25, 0x2C, 0x2D})
-_INS_CHANGE_KEY = 0x32  # JICSAP CHANGE KEY (CLA 80), carries the new PIN (jpki-card.md 3.5)
-_CLA_PROPRIETARY = 0x80  # ISO 7816-4 5.4.1: CLA bit 8 set = proprietary class
-
-_INS_SELECT = 0xA4
-_INS_READ_BINARY = 0xB0
-_INS_VERIFY = 0x20
-_INS_CHANGE_REFERENCE_DATA = 0x24
-_INS_GET_CHALLENGE = 0x84
-_INS_COMPUTE_SIGNATURE = 0x2A
-_P1_SELECT_BY_DF_NAME = 0x04  # jpki-card.md 2.2
-_P1_SELECT_EF_UNDER_DF = 0x02  # jpki-card.md 2.2
-_P2_NO_RESPONSE_DATA = 0x0C  # jpki-card.md 2.2: no FCI
-_P2_CURRENT_KEY = 0x80  # jpki-card.md 4.3 / 4.5: the key of the current EF
-_P1_CHANGE_NEW_VALUE_ONLY = 0x01  # jpki-card.md 4.4
 _SHORT_MAX_LC = 0xFF
 _SHORT_MAX_LE = 0x100
 _EXTENDED_MAX_LC = 0xFFFF
@@ -654,7 +712,7 @@ class CommandAPDU:
         4.4), and the JICSAP CHANGE KEY ``80 32`` of the 共通AP / 住基AP (3.5).
         """
         ins = self.ins
-        return ins in _SECRET_INS or (ins == _INS_CHANGE_KEY and bool(self.cla & _CLA_PROPRIETARY))
+        return ins in SECRET_INS or (ins == INS.CHANGE_KEY and bool(self.cla & CLA_PROPRIETARY))
 
     @property
     def ins_name(self) -> str:
@@ -664,7 +722,7 @@ class CommandAPDU:
         back to the ISO name; an unknown instruction reads ``INS xx``.
         """
         ins = self.ins
-        if self.cla & _CLA_PROPRIETARY:
+        if self.cla & CLA_PROPRIETARY:
             name = _PROPRIETARY_INS.get(ins)
             if name is not None:
                 return name
@@ -723,29 +781,29 @@ class CommandAPDU:
         """
         cla, ins, p1, p2, data, le = self.cla, self.ins, self.p1, self.p2, self.data, self.le
         parts: list[str] = []
-        if cla not in (0x00, _CLA_PROPRIETARY):
+        if cla not in (0x00, CLA_PROPRIETARY):
             parts.append(f"CLA={cla:02X}")
         parts.append(self.ins_name)
-        proprietary = bool(cla & _CLA_PROPRIETARY)
-        if not proprietary and ins == _INS_SELECT:
-            if p1 == _P1_SELECT_BY_DF_NAME:
+        proprietary = bool(cla & CLA_PROPRIETARY)
+        if not proprietary and ins == INS.SELECT:
+            if p1 == P1_SELECT_BY_DF_NAME:
                 parts.append(f"by DF name {data.hex().upper()}")
-            elif p1 in (0x00, 0x01, _P1_SELECT_EF_UNDER_DF) and len(data) == 2:
+            elif p1 in (0x00, 0x01, P1_SELECT_EF) and len(data) == 2:
                 parts.append(f"FID {data.hex().upper()}" + ("" if p1 == 0x02 else f" P1={p1:02X}"))
             else:
                 parts.append(f"P1={p1:02X}")
                 if data:
                     parts.append(self._data_text())
-            if p2 != _P2_NO_RESPONSE_DATA:
+            if p2 != P2_NO_RESPONSE_DATA:
                 parts.append(f"P2={p2:02X}")
-        elif not proprietary and ins == _INS_READ_BINARY:
+        elif not proprietary and ins == INS.READ_BINARY:
             if p1 & 0x80:
                 parts.append(f"SFI={p1 & 0x1F:02X} offset=0x{p2:02X}")
             else:
                 parts.append(f"offset=0x{(p1 << 8) | p2:04X}")
             if data:
                 parts.append(self._data_text())
-        elif not proprietary and ins == _INS_VERIFY:
+        elif not proprietary and ins == INS.VERIFY:
             if p1:
                 parts.append(f"P1={p1:02X}")
             parts.append(f"P2={p2:02X}")
@@ -767,7 +825,7 @@ class CommandAPDU:
         """``00 A4 04 0C Lc <AID>``: select an application by DF name (jpki-card.md 2.2)."""
         if not 1 <= len(aid) <= _MAX_DF_NAME:
             raise APDUError(f"a DF name (AID) is 1..16 bytes, got {len(aid)}")
-        return cls(0x00, _INS_SELECT, _P1_SELECT_BY_DF_NAME, _P2_NO_RESPONSE_DATA, bytes(aid))
+        return cls(0x00, INS.SELECT, P1_SELECT_BY_DF_NAME, P2_NO_RESPONSE_DATA, bytes(aid))
 
     @classmethod
     def select_ef(cls, fid: int) -> CommandAPDU:
@@ -776,9 +834,9 @@ class CommandAPDU:
             raise APDUError(f"a file identifier is 0..0xFFFF, got {fid:#x}")
         return cls(
             0x00,
-            _INS_SELECT,
-            _P1_SELECT_EF_UNDER_DF,
-            _P2_NO_RESPONSE_DATA,
+            INS.SELECT,
+            P1_SELECT_EF,
+            P2_NO_RESPONSE_DATA,
             fid.to_bytes(2, "big"),
         )
 
@@ -792,15 +850,15 @@ class CommandAPDU:
         if sfi is None:
             if not 0 <= offset <= 0x7FFF:
                 raise APDUError(f"a READ BINARY offset is 0..0x7FFF, got {offset:#x}")
-            return cls(0x00, _INS_READ_BINARY, offset >> 8, offset & 0xFF, b"", le)
+            return cls(0x00, INS.READ_BINARY, offset >> 8, offset & 0xFF, b"", le)
         if not 1 <= sfi <= 30:
             raise APDUError(f"a short EF identifier is 1..30, got {sfi}")
         if not 0 <= offset <= 0xFF:
             raise APDUError(f"with an SFI the READ BINARY offset is 0..0xFF, got {offset:#x}")
-        return cls(0x00, _INS_READ_BINARY, 0x80 | sfi, offset, b"", le)
+        return cls(0x00, INS.READ_BINARY, 0x80 | sfi, offset, b"", le)
 
     @classmethod
-    def verify(cls, p2: int = _P2_CURRENT_KEY, pin: bytes | None = None) -> CommandAPDU:
+    def verify(cls, p2: int = P2_CURRENT_KEY, pin: bytes | None = None) -> CommandAPDU:
         """``00 20 00 P2 [Lc PIN]`` (jpki-card.md 4.3); ``pin=None`` is the retry query (case 1).
 
         The PIN is raw ASCII with no padding; pass it as ``pin=``.
@@ -808,38 +866,38 @@ class CommandAPDU:
         if not isinstance(p2, int):
             raise APDUError("verify(): p2 must be an int; pass the PIN as pin=...")
         if pin is None:
-            return cls(0x00, _INS_VERIFY, 0x00, p2)
+            return cls(0x00, INS.VERIFY, 0x00, p2)
         if not pin:
             raise APDUError("verify(): an empty PIN is the retry query; pass pin=None for it")
-        return cls(0x00, _INS_VERIFY, 0x00, p2, bytes(pin))
+        return cls(0x00, INS.VERIFY, 0x00, p2, bytes(pin))
 
     @classmethod
-    def change_reference_data(cls, new: bytes, p2: int = _P2_CURRENT_KEY) -> CommandAPDU:
+    def change_reference_data(cls, new: bytes, p2: int = P2_CURRENT_KEY) -> CommandAPDU:
         """``00 24 01 80 Lc <new value>`` after VERIFY (jpki-card.md 4.4)."""
         if not new:
             raise APDUError("change_reference_data(): the new value must not be empty")
-        return cls(0x00, _INS_CHANGE_REFERENCE_DATA, _P1_CHANGE_NEW_VALUE_ONLY, p2, bytes(new))
+        return cls(0x00, INS.CHANGE_REFERENCE_DATA, P1_CHANGE_NEW_VALUE_ONLY, p2, bytes(new))
 
     @classmethod
-    def change_key(cls, new: bytes, p2: int = _P2_CURRENT_KEY) -> CommandAPDU:
+    def change_key(cls, new: bytes, p2: int = P2_CURRENT_KEY) -> CommandAPDU:
         """``80 32 00 80 Lc <new>``: JICSAP CHANGE KEY of the 共通AP / 住基AP (jpki-card.md 3.5)."""
         if not new:
             raise APDUError("change_key(): the new value must not be empty")
-        return cls(_CLA_PROPRIETARY, _INS_CHANGE_KEY, 0x00, p2, bytes(new))
+        return cls(CLA_PROPRIETARY, INS.CHANGE_KEY, 0x00, p2, bytes(new))
 
     @classmethod
     def compute_signature(
-        cls, data: bytes, p1: int = 0x00, p2: int = _P2_CURRENT_KEY
+        cls, data: bytes, p1: int = 0x00, p2: int = P2_CURRENT_KEY
     ) -> CommandAPDU:
         """``80 2A P1 P2 Lc <data> 00`` (jpki-card.md 4.5): sign with the current key, Le=256."""
         if not data:
             raise APDUError("compute_signature(): the data to sign must not be empty")
-        return cls(_CLA_PROPRIETARY, _INS_COMPUTE_SIGNATURE, p1, p2, bytes(data), 256)
+        return cls(CLA_PROPRIETARY, INS.COMPUTE_SIGNATURE, p1, p2, bytes(data), 256)
 
     @classmethod
     def get_challenge(cls, n: int = 8) -> CommandAPDU:
         """``00 84 00 00 Le``: ask for ``n`` random bytes (jpki-card.md 4.6)."""
-        return cls(0x00, _INS_GET_CHALLENGE, 0x00, 0x00, b"", n)
+        return cls(0x00, INS.GET_CHALLENGE, 0x00, 0x00, b"", n)
 
 
 @dataclass(frozen=True)
@@ -899,3 +957,21 @@ class ResponseAPDU:
         size = len(self.data)
         sized = "" if not size else f" ({size} byte{'s' if size != 1 else ''})"
         return f"{self.sw1:02X} {self.sw2:02X}{sized} {self.status.meaning}"
+
+
+def mask_command(raw: bytes) -> str:
+    """Uppercase hex of any command bytes with a PIN-bearing data field as ``**`` per byte.
+
+    The one place that masks secrets for display: traces, the command line and DataFrames all
+    call it. A well-formed APDU is masked by :meth:`CommandAPDU.masked_hex`. A malformed one
+    whose instruction carries secrets (VERIFY, CHANGE ...) is masked from byte 5 on, length
+    field included, because its data field cannot be located reliably.
+    """
+    raw = bytes(raw)
+    try:
+        return CommandAPDU.from_bytes(raw).masked_hex()
+    except APDUError:
+        pass
+    if len(raw) > 4 and CommandAPDU(raw[0], raw[1], raw[2], raw[3]).sensitive:
+        return raw[:4].hex().upper() + "**" * (len(raw) - 4)
+    return raw.hex().upper()

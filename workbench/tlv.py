@@ -25,9 +25,11 @@ __all__ = [
     "TLV",
     "decode",
     "decode_one",
+    "der",
     "encode",
     "encode_length",
     "encode_tag",
+    "object_length",
     "strip_filler",
 ]
 
@@ -86,6 +88,20 @@ def encode_length(n: int) -> bytes:
     if size > _MAX_LENGTH_BYTES:
         raise TLVError(f"length {n} needs more than {_MAX_LENGTH_BYTES} length bytes")
     return bytes((_LONG_LENGTH | size,)) + n.to_bytes(size, "big")
+
+
+def der(tag: int, body: bytes | bytearray) -> bytes:
+    """A one-byte tag, the minimal definite length and ``body``, without checks.
+
+    The building block of the hand-written DER of CRLs and OCSP responses (X.690 8.1), where
+    the tags are the universal and context ones of RFC 5280 / 6960 and speed matters (a CRL
+    of a million entries).
+    """
+    n = len(body)
+    if n < _LONG_LENGTH:
+        return bytes((tag, n)) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, _LONG_LENGTH | len(size))) + size + body
 
 
 def encode(tag: int, value: bytes) -> bytes:
@@ -160,11 +176,11 @@ class TLV:
         return f"TLV(tag=0x{self._tag_bytes.hex().upper()}, value={shown})"
 
 
-def decode_one(data: bytes, offset: int = 0) -> tuple[TLV, int]:
-    """Decode the object starting at ``offset``; return it and the offset just after it.
+def _read_header(data: bytes, offset: int) -> tuple[int, int, int]:
+    """Parse the tag and length at ``offset``: (tag, offset of the value, value length).
 
-    Offsets are kept relative to ``data`` because the 基本4情報 offset table (DF 21, jpki-card.md
-    3.3) points into the EF from its start.
+    Only the header has to be present, so a reader can learn an object's size from a short
+    header read (jpki-card.md 4.1) before it has the value.
     """
     size = len(data)
     if offset < 0 or offset >= size:
@@ -204,10 +220,33 @@ def decode_one(data: bytes, offset: int = 0) -> tuple[TLV, int]:
             raise TLVError(f"tag {tag:X} at offset {offset}: data ends inside the length field")
         length = int.from_bytes(data[pos : pos + count], "big")
         pos += count
+    return tag, pos, length
+
+
+def object_length(head: bytes) -> int:
+    """Total size (tag + length field + value) of the object that starts ``head``.
+
+    ``head`` needs only the tag and length bytes: readers learn a certificate's size from a
+    4-, 7- or 256-byte header read (jpki-card.md 4.1), and a trace decoder knows when the
+    chunks of an EF make a whole object. :class:`TLVError` when the header is incomplete or
+    malformed.
+    """
+    _, pos, length = _read_header(head, 0)
+    return pos + length
+
+
+def decode_one(data: bytes, offset: int = 0) -> tuple[TLV, int]:
+    """Decode the object starting at ``offset``; return it and the offset just after it.
+
+    Offsets are kept relative to ``data`` because the 基本4情報 offset table (DF 21, jpki-card.md
+    3.3) points into the EF from its start.
+    """
+    tag, pos, length = _read_header(data, offset)
     end = pos + length
-    if end > size:
+    if end > len(data):
         raise TLVError(
-            f"tag {tag:X} at offset {offset}: length {length} but only {size - pos} bytes remain"
+            f"tag {tag:X} at offset {offset}: length {length} but only {len(data) - pos} bytes "
+            "remain"
         )
     return TLV(tag, bytes(data[pos:end])), end
 

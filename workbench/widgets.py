@@ -3,7 +3,7 @@ what came back (ARCHITECTURE, rules of the house).
 
 State that tests and notebooks read lives in plain widget values (``Label.value``), not only in
 an ``Output`` widget, because an Output's captured text is filled by the frontend, not by the
-kernel (../shared/guides/notebook-testing.md section 2).
+kernel (docs/testing.md 2).
 """
 
 from __future__ import annotations

@@ -1,20 +1,20 @@
-"""The virtual My Number card and Android phone token (jpki-card.md)."""
+"""The virtual My Number card and Android phone token (jpki-card.md).
 
-from workbench.card.builder import (
-    DEFAULT_AUTH_PIN,
-    DEFAULT_SIGN_PASSWORD,
-    JPKI_CERT_EFS,
-    PROFILES,
-    create_card,
-)
-from workbench.card.virtual_card import VirtualCard, holder_from_json
+Layering (ARCHITECTURE): ``card`` imports only ``apdu``, ``tlv``, ``holder``, ``errors``,
+``hooks`` and ``sqlitefile``; nothing from ``pki``, ``client``, ``transport`` or ``cli``. Its
+applications are tables (:mod:`workbench.card.files`); a card is personalised from outside
+(:meth:`VirtualCard.personalise`, called by :func:`workbench.lifecycle.create_card`).
+"""
+
+from workbench.card.files import CERTIFICATE_EFS, PROFILES
+from workbench.card.personalise import CardContent
+from workbench.card.virtual_card import AppView, ObjectView, VirtualCard
 
 __all__ = [
-    "DEFAULT_AUTH_PIN",
-    "DEFAULT_SIGN_PASSWORD",
-    "JPKI_CERT_EFS",
+    "CERTIFICATE_EFS",
     "PROFILES",
+    "AppView",
+    "CardContent",
+    "ObjectView",
     "VirtualCard",
-    "create_card",
-    "holder_from_json",
 ]

@@ -79,5 +79,23 @@ ATR_CONTACTLESS = bytes.fromhex("3B888001000005E0B381A1007F")
 # MODEL: the phone token's ATR is not public; a PC/SC Part 3 contactless ATR whose historical
 # bytes spell "WBGPSE" (clearly synthetic, never one of the plastic-card ATRs). The TCK is computed.
 
-# --- SHA-256 DigestInfo prefix (jpki-card.md 4.5) -------------------------------------------
-SHA256_DIGEST_INFO_PREFIX = bytes.fromhex("3031300D060960864801650304020105000420")
+# --- MF-level GET DATA tags (jpki-card.md 3.6) ----------------------------------------------
+TAG_ISSUER_ID = 0x0042
+TAG_CARD_ID = 0x0045  # card identification number (ASCII)
+TAG_CARD_RECOGNITION = 0x0066  # GlobalPlatform card recognition data
+TAG_MUNICIPALITY = 0x00F0  # 5 ASCII digits
+TAG_CARD_EXPIRY = 0x00F2  # YYYYMMDD
+TAG_KEY_ID = 0x00F7
+TAG_CONTACT_ATR = 0x5F51  # contact ATR without the initial 3B; also answered with an AP selected
+
+# --- DigestInfo prefixes (jpki-card.md 4.5) --------------------------------------------------
+#: DER DigestInfo header per hash: clients prepend it to the hash for ``80 2A 00 80`` (the card
+#: pads what it gets), and the card recognises it to sign through OpenSSL.
+DIGEST_INFO_PREFIXES: dict[str, bytes] = {
+    "sha1": bytes.fromhex("3021300906052B0E03021A05000414"),
+    "sha224": bytes.fromhex("302D300D06096086480165030402040500041C"),
+    "sha256": bytes.fromhex("3031300D060960864801650304020105000420"),
+    "sha384": bytes.fromhex("3041300D060960864801650304020205000430"),
+    "sha512": bytes.fromhex("3051300D060960864801650304020305000440"),
+}
+SHA256_DIGEST_INFO_PREFIX = DIGEST_INFO_PREFIXES["sha256"]

@@ -26,6 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from workbench import sqlitefile
 from workbench.card.model import Application, BinaryEF, KeyRef, Node, PinRef, RecordEF
 from workbench.card.pin import PinPolicy
 from workbench.errors import CardImageError
@@ -147,81 +148,45 @@ class SqliteStore(CardStore):
             self._conn.close()
 
 
-def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
-    uri = f"file:{path}?mode={'rwc' if create else 'rw'}"
-    conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level="DEFERRED")
-    return conn
-
-
 def write_image(
     path: Path,
     meta: dict[str, Any],
     apps: list[Application],
 ) -> None:
-    """Write a complete image atomically (temp file in the same folder + ``os.replace``)."""
-    path = Path(path)
-    if path.is_dir():
-        raise CardImageError(f"{path} is a directory, not a card image file")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CardImageError(f"folder {folder} does not exist")
-    tmp = folder / f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}"
-    with suppress(FileNotFoundError):
-        tmp.unlink()
-    try:
-        conn = _connect(tmp, create=True)
-        try:
-            conn.executescript(_SCHEMA)
-            rows = [("format", FORMAT), ("version", str(FORMAT_VERSION))]
-            rows += [(k, json.dumps(v, ensure_ascii=False)) for k, v in meta.items()]
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", rows)
-            for i, app in enumerate(apps):
-                aid = app.aid.hex().upper()
-                conn.execute(
-                    "INSERT INTO apps VALUES (?, ?, ?, ?, ?)",
-                    (aid, i, app.name, _key_der(app.own_key), app.session_key_sw),
-                )
-                conn.executemany(
-                    "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [_node_row(aid, fid, node) for fid, node in app.nodes.items()],
-                )
-            conn.commit()
-        finally:
-            conn.close()
-        os.chmod(tmp, 0o600)  # the image holds private keys
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        for side in ("-wal", "-shm"):  # stale WAL of a replaced image must not be replayed
-            with suppress(FileNotFoundError):
-                os.unlink(f"{path}{side}")
-        with suppress(OSError):
-            dfd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-    except OSError as exc:
-        raise CardImageError(f"cannot write card image {path}: {exc.strerror or exc}") from None
-    finally:
-        with suppress(FileNotFoundError):
-            tmp.unlink()
+    """Write a complete image atomically (:func:`workbench.sqlitefile.atomic_write`, mode 0600:
+    the image holds private keys)."""
+
+    def build(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        rows = [("format", FORMAT), ("version", str(FORMAT_VERSION))]
+        rows += [(k, json.dumps(v, ensure_ascii=False)) for k, v in meta.items()]
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+        for i, app in enumerate(apps):
+            aid = app.aid.hex().upper()
+            conn.execute(
+                "INSERT INTO apps VALUES (?, ?, ?, ?, ?)",
+                (aid, i, app.name, _key_der(app.own_key), app.session_key_sw),
+            )
+            conn.executemany(
+                "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [_node_row(aid, fid, node) for fid, node in app.nodes.items()],
+            )
+        conn.execute("COMMIT")
+
+    sqlitefile.atomic_write(Path(path), build, what="card image", error=CardImageError)
 
 
 def read_image(path: Path) -> tuple[dict[str, Any], list[Application], SqliteStore]:
     """Open an image for use; the returned store writes PIN changes back to it."""
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise CardImageError(f"card image {path} does not exist (create one with 'card new')")
-    if path.is_dir():
-        raise CardImageError(f"{path} is a directory, not a card image file")
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if head != b"SQLite format 3\x00":
-        raise CardImageError(f"{path} is not a card image (not an SQLite file); it was left untouched")
     conn: sqlite3.Connection | None = None
     try:
-        conn = _connect(path, create=False)
+        conn = sqlitefile.connect(path, what="card image", error=CardImageError)
         conn.execute("PRAGMA query_only = ON")
         status = conn.execute("PRAGMA quick_check").fetchone()[0]
         if status != "ok":
@@ -252,7 +217,6 @@ def read_image(path: Path) -> tuple[dict[str, Any], list[Application], SqliteSto
         conn.execute("PRAGMA query_only = OFF")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.isolation_level = None  # autocommit: each PIN update commits by itself
     except CardImageError:
         if conn is not None:
             conn.close()
@@ -266,7 +230,7 @@ def read_image(path: Path) -> tuple[dict[str, Any], list[Application], SqliteSto
 
 def iter_pin_rows(path: Path) -> Iterator[tuple[str, int, int]]:
     """(aid, fid, tries) of every PIN in an image, read without opening the card (for tests)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlitefile.connect(path, what="card image", error=CardImageError, readonly=True)
     try:
         yield from conn.execute("SELECT aid, fid, tries FROM nodes WHERE kind = 'pin'")
     finally:

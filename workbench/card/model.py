@@ -1,7 +1,7 @@
 """The objects inside a card application: EFs, keys and PIN references.
 
 The card's file system is data: each application is a dict of FID → node, built once by
-:mod:`workbench.card.builder` and saved to the card image by :mod:`workbench.card.image`.
+:mod:`workbench.card.personalise` and saved to the card image by :mod:`workbench.card.image`.
 Only PIN references change after issuance (their digest and retry counter).
 """
 
@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from workbench.card.pin import PinPolicy
 
 #: ``access`` of a node: ``None`` = free; otherwise the FIDs of the PIN references (in the same
-#: application) any one of which, once verified, opens it (e.g. text AP EF 0001: PIN or 照合番号A).
+#: application) any one of which, once verified, opens it (e.g. text AP EF 0001: PIN or 照合番号A);
+#: ``()`` = never (protected objects).
 Access = tuple[int, ...] | None
 
 

@@ -49,13 +49,15 @@ class PinPolicy:
 
 
 # jpki-card.md 6: the rules of each credential. Retry limits for 照合番号 are not public
-# (MODEL: 10, configurable through ``VirtualCard.create(collation_tries=...)``).
+# (MODEL: 10, configurable at personalisation, ``collation_tries``).
 AUTH_PIN = PinPolicy("auth", "auth PIN (利用者証明用暗証番号)", 4, 4, DIGITS, 3)
 SIGN_PASSWORD = PinPolicy(
     "sign", "sign password (署名用パスワード)", 6, 16, UPPER_ALNUM, 5, letter_and_digit=True
 )
 TEXT_PIN = PinPolicy("text", "text AP PIN (券面事項入力補助用暗証番号)", 4, 4, DIGITS, 3)
 JUKI_PIN = PinPolicy("juki", "住基 PIN (住民基本台帳用暗証番号)", 4, 4, DIGITS, 3)
+#: 共通AP's own key reference 001C (jpki-card.md 3.5: user interfaces show one PIN for both).
+COMMON_PIN = PinPolicy("common", "共通AP PIN (個人番号カード用暗証番号)", 4, 4, DIGITS, 3)
 
 
 def collation_policy(name: str, label: str, length_min: int, length_max: int, tries: int) -> PinPolicy:
@@ -70,6 +72,17 @@ def blocked_policy(name: str, label: str) -> PinPolicy:
 def normalize_password(value: str) -> bytes:
     """Clients uppercase the sign password before sending it (jpki-card.md 4.3)."""
     return value.upper().encode("ascii", "replace")
+
+
+def pin_bytes(policy: PinPolicy, value: str | bytes) -> bytes:
+    """What goes into VERIFY / CHANGE for ``policy``: raw ASCII, the sign password uppercased
+    first as every client does (jpki-card.md 4.3). Characters outside ASCII become ``?`` and
+    simply fail the format check or the compare; they are never echoed."""
+    if isinstance(value, bytes):
+        return value
+    if policy is SIGN_PASSWORD or policy.letter_and_digit:
+        return normalize_password(value)
+    return value.encode("ascii", "replace")
 
 
 def pin_digest(salt: bytes, value: bytes) -> bytes:

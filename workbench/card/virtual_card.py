@@ -8,14 +8,14 @@ nothing raises and nothing is half-changed (section 10, issue 2).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from cryptography import x509
@@ -23,67 +23,49 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from workbench.apdu import SW, CommandAPDU
+from workbench import hooks
+from workbench.apdu import (
+    INS,
+    P1_READ_SFI,
+    P1_SELECT_BY_DF_NAME,
+    P1_SELECT_EF,
+    P2_CURRENT_KEY,
+    SFI_MASK,
+    SW,
+    TRIES_BYTES,
+    CommandAPDU,
+)
 from workbench.card import image as card_image
-from workbench.card.constants import ISD_AID, JPKI_AP_AID
-from workbench.card.model import Application, BinaryEF, KeyRef, Node, PinRef, RecordEF
-from workbench.card.pin import pin_digest, pin_matches
+from workbench.card.constants import DIGEST_INFO_PREFIXES, ISD_AID, JPKI_AP_AID, TAG_CONTACT_ATR
+from workbench.card.files import CERTIFICATE_EFS, DEFAULT_COLLATION_TRIES
+from workbench.card.model import Access, Application, BinaryEF, KeyRef, Node, PinRef, RecordEF
+from workbench.card.personalise import CardContent, build_applications
+from workbench.card.pin import pin_bytes, pin_digest, pin_matches
 from workbench.errors import APDUError, PinFormatError, WorkbenchError
-from workbench.pki.holder import Holder, Sex
+from workbench.holder import Holder, holder_from_json
+from workbench.tlv import strip_filler
 
 log = logging.getLogger(__name__)
 
-
-def holder_to_json(holder: Holder) -> dict[str, Any]:
-    d = dataclasses.asdict(holder)
-    d["birth_date"] = holder.birth_date.isoformat()
-    d["sex"] = int(holder.sex)
-    return d
-
-
-def holder_from_json(d: dict[str, Any]) -> Holder:
-    d = dict(d)
-    d["birth_date"] = date.fromisoformat(d["birth_date"])
-    d["sex"] = Sex(d["sex"])
-    return Holder(**d)
-
-
-def _b(sw: int) -> bytes:
-    return sw.to_bytes(2, "big")
-
-
-OK = _b(SW.SUCCESS)
-WRONG_LENGTH = _b(SW.WRONG_LENGTH)
-CHANNEL = _b(SW.LOGICAL_CHANNEL_NOT_SUPPORTED)
-SM_SELECT = _b(SW.SECURE_MESSAGING_NOT_SUPPORTED)
-SM_DATA = _b(SW.SM_NOT_ALLOWED)
-INCOMPATIBLE = _b(SW.COMMAND_INCOMPATIBLE_WITH_FILE)
-SECURITY = _b(SW.SECURITY_STATUS_NOT_SATISFIED)
-BLOCKED = _b(SW.AUTHENTICATION_BLOCKED)
-CONDITIONS = _b(SW.CONDITIONS_NOT_SATISFIED)
-NO_EF = _b(SW.NO_CURRENT_EF)
-WRONG_DATA = _b(SW.WRONG_DATA)
-NOT_FOUND = _b(SW.FILE_NOT_FOUND)
-NO_RECORD = _b(SW.RECORD_NOT_FOUND)
-WRONG_P1P2 = _b(SW.WRONG_P1P2)
-NO_DATA_OBJECT = _b(SW.DATA_NOT_FOUND)
-WRONG_OFFSET = _b(SW.WRONG_OFFSET)
-BAD_INS = _b(SW.INS_NOT_SUPPORTED)
-BAD_CLA = _b(SW.CLA_NOT_SUPPORTED)
-INTERNAL = _b(SW.NO_PRECISE_DIAGNOSIS)
-_TRIES = [bytes([0x63, 0xC0 | n]) for n in range(16)]
+# Status words as wire bytes, named once in workbench.apdu (SW.X.bytes).
+OK = SW.SUCCESS.bytes
+_PROPRIETARY = 0x80  # CLA of the JICSAP commands (jpki-card.md 4.5, 4.6)
 
 # DigestInfo prefixes the card recognises so that an 80 2A P1=00 over a DigestInfo can use
 # OpenSSL's signer (identical output to padding the bytes by hand; PKCS#1 v1.5 is
 # deterministic). Anything else is padded and exponentiated here (jpki-card.md 4.5).
+_HASH_BY_NAME: dict[str, hashes.HashAlgorithm] = {
+    "sha1": hashes.SHA1(),
+    "sha224": hashes.SHA224(),
+    "sha256": hashes.SHA256(),
+    "sha384": hashes.SHA384(),
+    "sha512": hashes.SHA512(),
+}
 _DIGEST_INFO: dict[bytes, hashes.HashAlgorithm] = {
-    bytes.fromhex("3021300906052B0E03021A05000414"): hashes.SHA1(),
-    bytes.fromhex("302D300D06096086480165030402040500041C"): hashes.SHA224(),
-    bytes.fromhex("3031300D060960864801650304020105000420"): hashes.SHA256(),
-    bytes.fromhex("3041300D060960864801650304020205000430"): hashes.SHA384(),
-    bytes.fromhex("3051300D060960864801650304020305000440"): hashes.SHA512(),
+    prefix: _HASH_BY_NAME[name] for name, prefix in DIGEST_INFO_PREFIXES.items()
 }
 _MAX_SIGN_INPUT = 245  # k - 11 for RSA-2048 (jpki-card.md 4.5)
+_SELECT_P2 = (0x0C, 0x00, 0x04)  # jpki-card.md 2.2: no FCI; 00/04 answered alike (MODEL)
 
 
 def _raw_type1_signature(key: rsa.RSAPrivateKey, data: bytes) -> bytes:
@@ -101,12 +83,57 @@ def _raw_type1_signature(key: rsa.RSAPrivateKey, data: bytes) -> bytes:
     return s.to_bytes(k, "big")
 
 
+@dataclass(frozen=True)
+class ObjectView:
+    """What can be said of one card object without revealing it (see :attr:`VirtualCard.files`).
+
+    ``kind``: binary, record, key or pin; ``size`` the EF size (filler included) or the record
+    count; ``tries_left``/``max_tries`` for PINs; ``usage`` for keys.
+    """
+
+    fid: int
+    kind: str
+    label: str
+    access: Access
+    size: int | None = None
+    tries_left: int | None = None
+    max_tries: int | None = None
+    pin_name: str | None = None
+    usage: str | None = None
+
+    @classmethod
+    def of(cls, fid: int, node: Node) -> ObjectView:
+        if isinstance(node, BinaryEF):
+            return cls(fid, "binary", node.label, node.access, size=len(node.data))
+        if isinstance(node, RecordEF):
+            return cls(fid, "record", node.label, node.access, size=len(node.records))
+        if isinstance(node, KeyRef):
+            return cls(fid, "key", node.label, node.access, usage=node.usage)
+        return cls(fid, "pin", node.label, None, tries_left=0 if node.blocked else node.tries_left,
+                   max_tries=node.policy.max_tries, pin_name=node.policy.name)
+
+
+@dataclass(frozen=True)
+class AppView:
+    """One application of :attr:`VirtualCard.files`: its name and objects by FID."""
+
+    aid: bytes
+    name: str
+    objects: Mapping[int, ObjectView]
+
+    @classmethod
+    def of(cls, app: Application) -> AppView:
+        return cls(app.aid, app.name,
+                   MappingProxyType({fid: ObjectView.of(fid, n) for fid, n in app.nodes.items()}))
+
+
 class VirtualCard:
     """A virtual My Number card (profile ``"icc"``) or Android phone token (``"gpse"``).
 
-    Create one with :func:`workbench.card.create_card` (or ``VirtualCard.create``), load one
-    with :meth:`load`. The card side never hands out secrets: PINs are stored as salted
-    digests and private keys are used, never read.
+    Issue one with :func:`workbench.lifecycle.create_card` (which calls :meth:`personalise`),
+    load one with :meth:`load`. The card side never hands out secrets: PINs are stored as salted
+    digests and private keys are used, never read by any APDU. :attr:`files` is a read-only
+    view of its objects for inspection and tests.
     """
 
     def __init__(
@@ -133,16 +160,39 @@ class VirtualCard:
         self._app: Application | None = None
         self._ef: int | None = None
         self._verified: set[int] = set()
-        #: test hook: called after the decremented counter is persisted, before the compare
-        self._before_compare: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ construction, files
     @classmethod
-    def create(cls, profile: str = "icc", **kwargs: Any) -> VirtualCard:
-        """Issue a new card for a synthetic holder; see :func:`workbench.card.builder.create_card`."""
-        from workbench.card.builder import create_card
+    def personalise(
+        cls,
+        profile: str,
+        content: CardContent,
+        *,
+        atr: bytes,
+        meta: Mapping[str, Any],
+        salt: bytes | None = None,
+        cert_capacity: str | int = "round256",
+        collation_tries: int = DEFAULT_COLLATION_TRIES,
+    ) -> VirtualCard:
+        """A new card of ``profile`` whose files are its tables filled from ``content``.
 
-        return create_card(profile, **kwargs)
+        The card knows nothing of who issued it: keys, certificates, PIN values and data
+        objects come in ``content`` (see :mod:`workbench.lifecycle.issuance`, which also
+        makes ``meta``: holder, issue time, serials). PIN values are digested with ``salt``
+        (random when not given) and dropped. ``cert_capacity`` is the EF capacity rule of
+        jpki-card.md 4.1; ``collation_tries`` the 照合番号 retry limit (MODEL, 3.4).
+        """
+        salt = os.urandom(16) if salt is None else salt
+        apps = build_applications(profile, content, salt, cert_capacity=cert_capacity,
+                                  collation_tries=collation_tries)
+        full = dict(meta)
+        full.update(
+            profile=profile,
+            atr=atr.hex().upper(),
+            salt=salt.hex(),
+            get_data={f"{tag:04X}": value.hex() for tag, value in content.get_data.items()},
+        )
+        return cls._from_meta(full, apps, None)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> VirtualCard:
@@ -247,16 +297,30 @@ class VirtualCard:
 
     def certificates(self) -> dict[str, x509.Certificate]:
         """The certificates held in the JPKI AP, parsed (out of band, for inspection)."""
-        from workbench.card.builder import JPKI_CERT_EFS
-        from workbench.tlv import strip_filler
-
         app = self._apps[JPKI_AP_AID]
         out: dict[str, x509.Certificate] = {}
-        for name, fid in JPKI_CERT_EFS.items():
+        for name, fid in CERTIFICATE_EFS.items():
             node = app.nodes.get(fid)
             if isinstance(node, BinaryEF):
                 out[name] = x509.load_der_x509_certificate(strip_filler(node.data))
         return out
+
+    @property
+    def files(self) -> Mapping[bytes, AppView]:
+        """Read-only view of every application's objects, by AID then FID (no key, no PIN)."""
+        return MappingProxyType({aid: AppView.of(app) for aid, app in self._apps.items()})
+
+    def hazmat_private_key(self, aid: bytes, fid: int) -> rsa.RSAPrivateKey:
+        """The private key object ``fid`` of application ``aid``, out of band.
+
+        Hazardous and simulation-only (pyca/cryptography's naming): a real card never gives
+        its keys, and no APDU of this one does. Tests use it to prove that no answer ever
+        contains key material.
+        """
+        node = self._apps[aid].nodes.get(fid) if aid in self._apps else None
+        if not isinstance(node, KeyRef) or node.key is None:
+            raise WorkbenchError(f"no private key at {fid:04X} in AID {aid.hex().upper()}")
+        return node.key
 
     def reset_pin(self, name: str, new_value: str | bytes | None = None) -> None:
         """Out-of-band reset at the municipal office (MODEL, jpki-card.md 6): counter back to
@@ -266,7 +330,7 @@ class VirtualCard:
                 for fid, node in app.nodes.items():
                     if isinstance(node, PinRef) and node.policy.name == name and node.policy.changeable:
                         if new_value is not None:
-                            value = new_value.encode("ascii", "replace") if isinstance(new_value, str) else new_value
+                            value = pin_bytes(node.policy, new_value)
                             node.policy.check(value)
                             node.digest = pin_digest(self._salt, value)
                         node.tries_left = node.policy.max_tries
@@ -292,74 +356,74 @@ class VirtualCard:
                 return self._dispatch(raw)
             except Exception:  # a bug must not escape to the reader (section 10)
                 log.exception("virtual card: internal error while processing %s", raw[:4].hex())
-                return INTERNAL
+                return SW.NO_PRECISE_DIAGNOSIS.bytes
 
     def _dispatch(self, raw: bytes) -> bytes:
         if len(raw) < 4:
-            return WRONG_LENGTH
+            return SW.WRONG_LENGTH.bytes
         cla, ins = raw[0], raw[1]
         if cla == 0xFF:
-            return BAD_CLA
+            return SW.CLA_NOT_SUPPORTED.bytes
         if cla & 0x40:  # further interindustry class: logical channels 4-19
-            return CHANNEL
+            return SW.LOGICAL_CHANNEL_NOT_SUPPORTED.bytes
         if cla & 0x30:  # command chaining / RFU bits
-            return BAD_CLA
+            return SW.CLA_NOT_SUPPORTED.bytes
         if cla & 0x03:
-            return CHANNEL
+            return SW.LOGICAL_CHANNEL_NOT_SUPPORTED.bytes
         if cla & 0x0C:  # secure messaging (jpki-card.md 2.2)
-            return SM_DATA if ins in (0xB0, 0x20) else SM_SELECT
+            return SW.SM_NOT_ALLOWED.bytes if ins in (INS.READ_BINARY, INS.VERIFY) else SW.SECURE_MESSAGING_NOT_SUPPORTED.bytes
         try:
             cmd = CommandAPDU.from_bytes(raw)
         except APDUError:
-            return WRONG_LENGTH
+            return SW.WRONG_LENGTH.bytes
         handler = _HANDLERS.get((cla, ins))
         if handler is None:
-            return BAD_CLA if (cla ^ 0x80, ins) in _HANDLERS else BAD_INS
+            return SW.CLA_NOT_SUPPORTED.bytes if (cla ^ _PROPRIETARY, ins) in _HANDLERS else SW.INS_NOT_SUPPORTED.bytes
         return handler(self, cmd)
 
     # --- SELECT (jpki-card.md 2.2)
     def _select(self, cmd: CommandAPDU) -> bytes:
         p1, p2 = cmd.p1, cmd.p2
-        if p1 == 0x04:
-            if p2 not in (0x0C, 0x00, 0x04):
-                return WRONG_P1P2
+        if p1 == P1_SELECT_BY_DF_NAME:
+            if p2 not in _SELECT_P2:
+                return SW.WRONG_P1P2.bytes
             app = self._apps.get(cmd.data)
             if app is None:
                 if cmd.data == ISD_AID and self._meta.get("isd_selectable", False):
                     self._clear_session()
                     return OK
-                return NOT_FOUND
+                return SW.FILE_NOT_FOUND.bytes
             self._clear_session()
             self._app = app
             return OK
-        if p1 == 0x02:
-            if p2 not in (0x0C, 0x00, 0x04):
-                return WRONG_P1P2
+        if p1 == P1_SELECT_EF:
+            if p2 not in _SELECT_P2:
+                return SW.WRONG_P1P2.bytes
             if len(cmd.data) != 2:
-                return WRONG_LENGTH
+                return SW.WRONG_LENGTH.bytes
             if self._app is None:
-                return NOT_FOUND
+                return SW.FILE_NOT_FOUND.bytes
             fid = int.from_bytes(cmd.data, "big")
             if fid not in self._app.nodes:
-                return NOT_FOUND
+                return SW.FILE_NOT_FOUND.bytes
             self._ef = fid
             return OK
         if p1 == 0x00:
             if not cmd.data:
                 # MF: 6A86 right after reset, 90 00 (state unchanged) with an AP selected (U)
-                return OK if self._app is not None else WRONG_P1P2
-            return NOT_FOUND
-        return WRONG_P1P2
+                return OK if self._app is not None else SW.WRONG_P1P2.bytes
+            return SW.FILE_NOT_FOUND.bytes
+        return SW.WRONG_P1P2.bytes
 
     def _resolve(self, p: int) -> tuple[int | None, Node | None]:
         """Current EF, or the EF named by a ``80 | SFI`` parameter (jpki-card.md 2.2, 4.1)."""
         app = self._app
         if app is None:
             return None, None
-        if p == 0x80:
+        if p == P2_CURRENT_KEY:
             fid = self._ef
         else:
-            fid = p & 0x1F
+            fid = p & SFI_MASK
         if fid is None:
             return None, None
         return fid, app.nodes.get(fid)
@@ -370,104 +434,103 @@ class VirtualCard:
     # --- READ BINARY (jpki-card.md 4.1)
     def _read_binary(self, cmd: CommandAPDU) -> bytes:
         p1 = cmd.p1
-        if p1 & 0x80:
+        if p1 & P1_READ_SFI:
             if p1 & 0x60:
-                return WRONG_P1P2
-            fid, node = self._resolve(0x80 | (p1 & 0x1F))
+                return SW.WRONG_P1P2.bytes
+            fid, node = self._resolve(P2_CURRENT_KEY | (p1 & SFI_MASK))
             if node is None:
-                return NOT_FOUND if self._app is not None else NO_EF
+                return SW.FILE_NOT_FOUND.bytes if self._app is not None else SW.NO_CURRENT_EF.bytes
             offset = cmd.p2
         else:
-            fid, node = self._resolve(0x80)
+            fid, node = self._resolve(P2_CURRENT_KEY)
             if node is None:
-                return NO_EF
+                return SW.NO_CURRENT_EF.bytes
             offset = (p1 << 8) | cmd.p2
         if not isinstance(node, BinaryEF):
-            return INCOMPATIBLE
+            return SW.COMMAND_INCOMPATIBLE_WITH_FILE.bytes
         if cmd.le is None:
-            return WRONG_LENGTH
+            return SW.WRONG_LENGTH.bytes
         if not self._allowed(node.access):
-            return SECURITY
-        if p1 & 0x80:
+            return SW.SECURITY_STATUS_NOT_SATISFIED.bytes
+        if p1 & P1_READ_SFI:
             self._ef = fid
         data = node.data
         if offset >= len(data):
-            return WRONG_OFFSET
+            return SW.WRONG_OFFSET.bytes
         return data[offset : offset + cmd.le] + OK
 
     # --- READ RECORD (jpki-card.md 4.2)
     def _read_record(self, cmd: CommandAPDU) -> bytes:
         if cmd.p2 & 0x07 != 0x04:
-            return WRONG_P1P2
+            return SW.WRONG_P1P2.bytes
         sfi = cmd.p2 >> 3
-        fid, node = self._resolve(0x80 if sfi == 0 else 0x80 | sfi)
+        fid, node = self._resolve(P2_CURRENT_KEY | sfi)
         if node is None:
-            return NO_EF if sfi == 0 else NOT_FOUND
+            return SW.NO_CURRENT_EF.bytes if sfi == 0 else SW.FILE_NOT_FOUND.bytes
         if not isinstance(node, RecordEF):
-            return INCOMPATIBLE
+            return SW.COMMAND_INCOMPATIBLE_WITH_FILE.bytes
         if not self._allowed(node.access):
-            return SECURITY
+            return SW.SECURITY_STATUS_NOT_SATISFIED.bytes
         if sfi:
             self._ef = fid
         if not 1 <= cmd.p1 <= len(node.records):
-            return NO_RECORD
+            return SW.RECORD_NOT_FOUND.bytes
         record = node.records[cmd.p1 - 1]
         return record[: cmd.le if cmd.le is not None else 256] + OK
 
     # --- VERIFY (jpki-card.md 4.3)
     def _verify(self, cmd: CommandAPDU) -> bytes:
         if cmd.p1 != 0x00 or not cmd.p2 & 0x80 or cmd.p2 & 0x60:
-            return WRONG_P1P2
+            return SW.WRONG_P1P2.bytes
         fid, node = self._resolve(cmd.p2)
         if not isinstance(node, PinRef) or fid is None or self._app is None:
-            return NO_EF
+            return SW.NO_CURRENT_EF.bytes
         if not cmd.data:  # retry-counter query: never spends a try, 63Cx even when verified
-            return _TRIES[0 if node.blocked else min(node.tries_left, 15)]
+            return TRIES_BYTES[0 if node.blocked else min(node.tries_left, 15)]
         if node.blocked:
-            return BLOCKED
+            return SW.AUTHENTICATION_BLOCKED.bytes
         # Anti-tearing: spend the try and make it durable before comparing.
         node.tries_left -= 1
         self._store.pin_changed(self._app.aid, fid, node)
-        if self._before_compare is not None:
-            self._before_compare()
+        hooks.reached("card:verify:counter-spent")
         if pin_matches(self._salt, node.digest, cmd.data):
             node.tries_left = node.policy.max_tries
             self._store.pin_changed(self._app.aid, fid, node)
             self._verified.add(fid)
             return OK
         self._verified.discard(fid)
-        return _TRIES[min(node.tries_left, 15)]
+        return TRIES_BYTES[min(node.tries_left, 15)]
 
     # --- CHANGE REFERENCE DATA 00 24 01 80 (jpki-card.md 4.4) and JICSAP CHANGE KEY 80 32
     def _change(self, cmd: CommandAPDU) -> bytes:
         if cmd.p1 != 0x01 or not cmd.p2 & 0x80 or cmd.p2 & 0x60:
-            return WRONG_P1P2
+            return SW.WRONG_P1P2.bytes
         return self._set_new_value(cmd, jicsap=False)
 
     def _change_key(self, cmd: CommandAPDU) -> bytes:
         if cmd.p1 != 0x00 or not cmd.p2 & 0x80 or cmd.p2 & 0x60:
-            return WRONG_P1P2
+            return SW.WRONG_P1P2.bytes
         return self._set_new_value(cmd, jicsap=True)
 
     def _set_new_value(self, cmd: CommandAPDU, *, jicsap: bool) -> bytes:
         fid, node = self._resolve(cmd.p2)
         if not isinstance(node, PinRef) or fid is None or self._app is None:
-            return NO_EF
+            return SW.NO_CURRENT_EF.bytes
         if (node.policy.name in ("juki", "common")) != jicsap:
             # 共通AP / 住基AP keys change with 80 32 only; JPKI and text AP keys with 00 24
-            return BAD_INS if jicsap else CONDITIONS
+            return SW.INS_NOT_SUPPORTED.bytes if jicsap else SW.CONDITIONS_NOT_SATISFIED.bytes
         if not node.policy.changeable:
-            return CONDITIONS
+            return SW.CONDITIONS_NOT_SATISFIED.bytes
         if node.blocked:
-            return BLOCKED
+            return SW.AUTHENTICATION_BLOCKED.bytes
         if fid not in self._verified:
-            return SECURITY
+            return SW.SECURITY_STATUS_NOT_SATISFIED.bytes
         if not cmd.data:
-            return WRONG_LENGTH
+            return SW.WRONG_LENGTH.bytes
         try:
             node.policy.check(cmd.data)
         except PinFormatError:
-            return WRONG_DATA
+            return SW.WRONG_DATA.bytes
         node.digest = pin_digest(self._salt, cmd.data)
         node.tries_left = node.policy.max_tries
         self._store.pin_changed(self._app.aid, fid, node)
@@ -477,27 +540,27 @@ class VirtualCard:
     def _sign(self, cmd: CommandAPDU) -> bytes:
         app = self._app
         if app is None:
-            return NO_EF
+            return SW.NO_CURRENT_EF.bytes
         if cmd.p1 > 0x05:
-            return WRONG_P1P2
+            return SW.WRONG_P1P2.bytes
         if cmd.p2 == 0x00:
             key = app.own_key  # text AP / surface AP: the AP's own key, no credential
             if key is None or cmd.p1 != 0x00:
-                return WRONG_P1P2
+                return SW.WRONG_P1P2.bytes
         else:
             if not cmd.p2 & 0x80 or cmd.p2 & 0x60:
-                return WRONG_P1P2
+                return SW.WRONG_P1P2.bytes
             _, node = self._resolve(cmd.p2)
             if not isinstance(node, KeyRef) or node.usage != "sign" or node.key is None:
-                return NO_EF
+                return SW.NO_CURRENT_EF.bytes
             if not self._allowed(node.access):
-                return SECURITY
+                return SW.SECURITY_STATUS_NOT_SATISFIED.bytes
             key = node.key
         data = cmd.data
         p1 = cmd.p1
         if p1 == 0x00:
             if not 0 < len(data) <= _MAX_SIGN_INPUT:
-                return WRONG_LENGTH
+                return SW.WRONG_LENGTH.bytes
             algorithm = _digest_info_algorithm(data)
             if algorithm is not None:
                 sig = key.sign(data[-algorithm.digest_size :], padding.PKCS1v15(), Prehashed(algorithm))
@@ -505,66 +568,66 @@ class VirtualCard:
                 sig = _raw_type1_signature(key, data)
         elif p1 == 0x01:
             if not data:
-                return WRONG_LENGTH
+                return SW.WRONG_LENGTH.bytes
             sig = _raw_type1_signature(key, hashlib.sha256(data).digest())
         elif p1 in (0x02, 0x04):
             if len(data) != 32:
-                return WRONG_LENGTH
+                return SW.WRONG_LENGTH.bytes
             pad = padding.PKCS1v15() if p1 == 0x02 else padding.PSS(padding.MGF1(hashes.SHA256()), 32)
             sig = key.sign(data, pad, Prehashed(hashes.SHA256()))
         else:
             if not data:
-                return WRONG_LENGTH
+                return SW.WRONG_LENGTH.bytes
             pad = padding.PKCS1v15() if p1 == 0x03 else padding.PSS(padding.MGF1(hashes.SHA256()), 32)
             sig = key.sign(data, pad, hashes.SHA256())
         return sig + OK
 
-    # --- INTERNAL AUTHENTICATE 00 88 (jpki-card.md 4.6)
+    # --- SW.NO_PRECISE_DIAGNOSIS.bytes AUTHENTICATE 00 88 (jpki-card.md 4.6)
     def _internal_authenticate(self, cmd: CommandAPDU) -> bytes:
         if cmd.p1 != 0x00 or not cmd.p2 & 0x80 or cmd.p2 & 0x60:
-            return WRONG_P1P2
+            return SW.WRONG_P1P2.bytes
         _, node = self._resolve(cmd.p2)
         if node is None:
-            return NO_EF if self._app is None or cmd.p2 == 0x80 else NOT_FOUND
+            return SW.NO_CURRENT_EF.bytes if self._app is None or cmd.p2 == P2_CURRENT_KEY else SW.FILE_NOT_FOUND.bytes
         if not isinstance(node, KeyRef) or node.usage != "internal-auth" or node.key is None:
-            return CONDITIONS
+            return SW.CONDITIONS_NOT_SATISFIED.bytes
         if not 0 < len(cmd.data) <= 255:
-            return WRONG_LENGTH
+            return SW.WRONG_LENGTH.bytes
         return node.key.sign(cmd.data, padding.PKCS1v15(), hashes.SHA256()) + OK
 
     # --- GET CHALLENGE 00 84 (jpki-card.md 3.6)
     def _get_challenge(self, cmd: CommandAPDU) -> bytes:
         if cmd.p1 or cmd.p2:
-            return WRONG_P1P2
+            return SW.WRONG_P1P2.bytes
         if cmd.le is None:
-            return WRONG_LENGTH
+            return SW.WRONG_LENGTH.bytes
         if cmd.extended:
-            return CONDITIONS
+            return SW.CONDITIONS_NOT_SATISFIED.bytes
         return os.urandom(cmd.le) + OK
 
     # --- GET DATA 00 CA (jpki-card.md 3.6)
     def _get_data(self, cmd: CommandAPDU) -> bytes:
         tag = (cmd.p1 << 8) | cmd.p2
         value = self._get_data.get(tag)
-        if value is None or (self._app is not None and tag != 0x5F51):
-            return NO_DATA_OBJECT
+        if value is None or (self._app is not None and tag != TAG_CONTACT_ATR):
+            return SW.DATA_NOT_FOUND.bytes
         if cmd.le is None:
-            return WRONG_LENGTH
+            return SW.WRONG_LENGTH.bytes
         if len(value) > 256 and not cmd.extended:
-            return WRONG_LENGTH
+            return SW.WRONG_LENGTH.bytes
         return value[: cmd.le] + OK
 
     # --- proprietary commands the card only refuses (jpki-card.md 3.3, 4.6)
     def _set_session_key(self, cmd: CommandAPDU) -> bytes:
-        return _b(self._app.session_key_sw) if self._app is not None else SECURITY
+        return SW(self._app.session_key_sw).bytes if self._app is not None else SW.SECURITY_STATUS_NOT_SATISFIED.bytes
 
     def _set_public_ic_key(self, cmd: CommandAPDU) -> bytes:
         if self._app is not None and 0x0016 in self._app.nodes:
-            return WRONG_P1P2
-        return BAD_INS
+            return SW.WRONG_P1P2.bytes
+        return SW.INS_NOT_SUPPORTED.bytes
 
     def _last_command(self, cmd: CommandAPDU) -> bytes:
-        return WRONG_LENGTH  # plastic card (and MODEL for the Android token)
+        return SW.WRONG_LENGTH.bytes  # plastic card (and MODEL for the Android token)
 
 
 def _digest_info_algorithm(data: bytes) -> hashes.HashAlgorithm | None:
@@ -576,17 +639,17 @@ def _digest_info_algorithm(data: bytes) -> hashes.HashAlgorithm | None:
 
 
 _HANDLERS: dict[tuple[int, int], Callable[[VirtualCard, CommandAPDU], bytes]] = {
-    (0x00, 0xA4): VirtualCard._select,
-    (0x00, 0xB0): VirtualCard._read_binary,
-    (0x00, 0xB2): VirtualCard._read_record,
-    (0x00, 0x20): VirtualCard._verify,
-    (0x00, 0x24): VirtualCard._change,
-    (0x00, 0x84): VirtualCard._get_challenge,
-    (0x00, 0x88): VirtualCard._internal_authenticate,
-    (0x00, 0xCA): VirtualCard._get_data,
-    (0x80, 0x2A): VirtualCard._sign,
-    (0x80, 0xAE): VirtualCard._set_session_key,
-    (0x80, 0xA2): VirtualCard._set_public_ic_key,
-    (0x80, 0x32): VirtualCard._change_key,
-    (0x80, 0xFC): VirtualCard._last_command,
+    (0x00, INS.SELECT): VirtualCard._select,
+    (0x00, INS.READ_BINARY): VirtualCard._read_binary,
+    (0x00, INS.READ_RECORD): VirtualCard._read_record,
+    (0x00, INS.VERIFY): VirtualCard._verify,
+    (0x00, INS.CHANGE_REFERENCE_DATA): VirtualCard._change,
+    (0x00, INS.GET_CHALLENGE): VirtualCard._get_challenge,
+    (0x00, INS.INTERNAL_AUTHENTICATE): VirtualCard._internal_authenticate,
+    (0x00, INS.GET_DATA): VirtualCard._get_data,
+    (_PROPRIETARY, INS.COMPUTE_SIGNATURE): VirtualCard._sign,
+    (_PROPRIETARY, INS.SET_SESSION_KEY): VirtualCard._set_session_key,
+    (_PROPRIETARY, INS.SET_PUBLIC_IC_KEY): VirtualCard._set_public_ic_key,
+    (_PROPRIETARY, INS.CHANGE_KEY): VirtualCard._change_key,
+    (_PROPRIETARY, INS.LAST_COMMAND): VirtualCard._last_command,
 }

@@ -24,9 +24,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from workbench import tlv
-from workbench.apdu import SW, CommandAPDU, ResponseAPDU, StatusWord
+from workbench.apdu import P2_CURRENT_KEY, SW, CommandAPDU, ResponseAPDU, StatusWord, tries_from_sw
 from workbench.card import constants as c
-from workbench.card.pin import AUTH_PIN, SIGN_PASSWORD, TEXT_PIN, PinPolicy
+from workbench.card.files import CERTIFICATE_EFS
+from workbench.card.pin import AUTH_PIN, SIGN_PASSWORD, TEXT_PIN, PinPolicy, pin_bytes
 from workbench.errors import (
     APDUError,
     CardError,
@@ -34,18 +35,15 @@ from workbench.errors import (
     LastTryError,
     PinBlockedError,
     SecurityStatusError,
+    TLVError,
     TransportError,
     WorkbenchError,
     WrongPinError,
 )
-from workbench.transport import Transport
+from workbench.transport import Transport, needs_pin_guard
 
-CERTIFICATES = {
-    "sign": c.EF_SIGN_CERT,
-    "sign_ca": c.EF_SIGN_CA_CERT,
-    "auth": c.EF_AUTH_CERT,
-    "auth_ca": c.EF_AUTH_CA_CERT,
-}
+#: The certificates a client can read, by name (one table: :data:`workbench.card.files.CERTIFICATE_EFS`).
+CERTIFICATES = CERTIFICATE_EFS
 _PINS: dict[str, tuple[int, int, PinPolicy]] = {  # name -> (PIN EF, key EF, policy)
     "auth": (c.PIN_AUTH, c.KEY_AUTH, AUTH_PIN),
     "sign": (c.PIN_SIGN, c.KEY_SIGN, SIGN_PASSWORD),
@@ -55,12 +53,6 @@ _HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha256": hashes.SHA256(),
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
-}
-_DIGEST_INFO_PREFIX = {
-    "sha1": bytes.fromhex("3021300906052B0E03021A05000414"),
-    "sha256": c.SHA256_DIGEST_INFO_PREFIX,
-    "sha384": bytes.fromhex("3041300D060960864801650304020205000430"),
-    "sha512": bytes.fromhex("3051300D060960864801650304020305000440"),
 }
 
 
@@ -98,12 +90,12 @@ def raise_for_status(rsp: ResponseAPDU, what: str) -> None:
     status = StatusWord(sw)
     if sw == SW.SECURITY_STATUS_NOT_SATISFIED:
         raise SecurityStatusError(f"{what}: needs a verified PIN or password (SW 6982)", sw)
-    if sw == SW.AUTHENTICATION_BLOCKED or sw == 0x63C0:
+    left = tries_from_sw(sw)
+    if sw == SW.AUTHENTICATION_BLOCKED or left == 0:
         raise PinBlockedError(
             f"{what}: blocked (SW {sw:04X}); reset it at the municipal office or with the reset flow", sw
         )
-    if sw & 0xFFF0 == 0x63C0:
-        left = sw & 0x0F
+    if left is not None:
         raise WrongPinError(f"{what}: wrong value, {left} tries left (SW {sw:04X})", sw, left)
     if sw == SW.FILE_NOT_FOUND:
         raise FileNotFoundOnCardError(f"{what}: not on this card (SW 6A82)", sw)
@@ -128,20 +120,6 @@ _BLOCKED_CONSEQUENCE: dict[int, tuple[str, str]] = {  # PIN FID -> (name, conseq
         "a blocked text AP PIN can only be reset at the municipal office (市区町村窓口)",
     ),
 }
-
-
-def needs_pin_guard(transport: object) -> bool:
-    """True when a wrong VERIFY on ``transport`` could lock a real credential.
-
-    The in-process virtual card and replays say ``is_virtual = True``; anything else (PC/SC,
-    an unknown wrapper) is treated as a real card. A transport may state ``pin_guard``
-    explicitly: a replay of a real-card trace does, so that the replayed client sends the same
-    retry queries the recorded one sent.
-    """
-    explicit = getattr(transport, "pin_guard", None)
-    if explicit is not None:
-        return bool(explicit)
-    return not getattr(transport, "is_virtual", False)
 
 
 class _Client:
@@ -200,7 +178,7 @@ class _Client:
             left = self._query_tries(what)
             if left <= 1:
                 raise _last_try_error(fid, what, left)
-        self._check(CommandAPDU.verify(0x80, value), what)
+        self._check(CommandAPDU.verify(P2_CURRENT_KEY, value), what)
 
     def _tries(self, fid: int, what: str) -> int:
         self.select_ef(fid)
@@ -208,9 +186,10 @@ class _Client:
 
     def _query_tries(self, what: str) -> int:
         """Empty VERIFY on the current key EF: ``63 Cx`` gives x tries left (4.3)."""
-        rsp = self._send(CommandAPDU.verify(0x80, None))
-        if rsp.sw & 0xFFF0 == 0x63C0:
-            return rsp.sw & 0x0F
+        rsp = self._send(CommandAPDU.verify(P2_CURRENT_KEY, None))
+        left = tries_from_sw(rsp.sw)
+        if left is not None:
+            return left
         raise_for_status(rsp, what)
         raise CardError(f"{what}: retry query answered {StatusWord(rsp.sw)} instead of 63Cx", rsp.sw)
 
@@ -236,22 +215,8 @@ def _encoded_length(head: bytes, what: str) -> int:
 
     Works on a 4-, 7- or 256-byte header read (jpki-card.md 4.1)."""
     try:
-        i = 1
-        if head[0] & 0x1F == 0x1F:  # multi-byte tag
-            while head[i] & 0x80:
-                i += 1
-            i += 1
-        first = head[i]
-        i += 1
-        if first < 0x80:
-            return i + first
-        n = first & 0x7F
-        if n == 0 or n > 3:
-            raise ValueError("unsupported length form")
-        if len(head) < i + n:
-            raise ValueError(f"header of {len(head)} bytes is too short for its length field")
-        return i + n + int.from_bytes(head[i : i + n], "big")
-    except (IndexError, ValueError) as exc:
+        return tlv.object_length(head)
+    except TLVError as exc:
         raise CardError(f"read {what}: not a TLV object ({exc})", SW.SUCCESS) from None
 
 
@@ -309,7 +274,7 @@ class JpkiClient(_Client):
         """Check a value against the PIN's format rules (jpki-card.md 6) without sending it:
         raises :class:`PinFormatError`. A card would take a malformed value as a wrong one."""
         _, _, policy = self._pin(which)
-        policy.check((value.upper() if which == "sign" else value).encode("ascii", "replace"))
+        policy.check(pin_bytes(policy, value))
 
     def verify(self, which: str, value: str, *, force: bool = False) -> None:
         """VERIFY the auth PIN or the sign password in the current JPKI AP session.
@@ -319,8 +284,7 @@ class JpkiClient(_Client):
         left or fewer, unless ``force=True`` (module docstring).
         """
         fid, _, policy = self._pin(which)
-        raw = (value.upper() if which == "sign" else value).encode("ascii", "replace")
-        self._verify(fid, raw, policy.label, force=force)
+        self._verify(fid, pin_bytes(policy, value), policy.label, force=force)
 
     def sign(
         self,
@@ -355,14 +319,14 @@ class JpkiClient(_Client):
         if pin is not None:
             self.verify(key, pin, force=force)
         self.select_ef(key_fid)
-        return self._check(CommandAPDU.compute_signature(_DIGEST_INFO_PREFIX[hash] + digest), f"sign with the {key} key")
+        return self._check(CommandAPDU.compute_signature(c.DIGEST_INFO_PREFIXES[hash] + digest), f"sign with the {key} key")
 
     def change_pin(self, which: str, old: str, new: str, *, force: bool = False) -> None:
         """VERIFY the old value, then CHANGE REFERENCE DATA (00 24 01 80, jpki-card.md 4.4).
         The new value's format is checked here first so no try is spent on a typo; ``force``
         skips the last-try check of the VERIFY."""
         _, _, policy = self._pin(which)
-        new_raw = (new.upper() if which == "sign" else new).encode("ascii", "replace")
+        new_raw = pin_bytes(policy, new)
         policy.check(new_raw)
         self.select_ap()
         self.verify(which, old, force=force)
@@ -411,7 +375,7 @@ class TextApClient(_Client):
 
     def _login(self, pin: str, force: bool) -> None:
         self.select_ap()
-        self._verify(c.PIN_TEXT, pin.encode("ascii", "replace"), TEXT_PIN.label, force=force)
+        self._verify(c.PIN_TEXT, pin_bytes(TEXT_PIN, pin), TEXT_PIN.label, force=force)
 
     def individual_number(self, pin: str, *, force: bool = False) -> str:
         """個人番号 (EF 0001: ``FF 10 0C`` + 12 digits + filler)."""

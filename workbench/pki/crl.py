@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
@@ -44,6 +45,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from workbench import tlv
 from workbench.errors import PkiError
 from workbench.pki.authority import Authority, CertificateAuthority
 from workbench.pki.clock import JST, as_utc
@@ -60,6 +62,8 @@ from workbench.pki.status import RevocationReason
 
 __all__ = [
     "CRL_EPOCH",
+    "RevocationSide",
+    "RevocationSource",
     "CrlFormatError",
     "LoadedCrl",
     "RevokedEntry",
@@ -102,15 +106,8 @@ class CrlFormatError(PkiError):
     """Bytes that are not a DER CRL this module can read."""
 
 
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(raw),)) + raw
-
-
-def _tlv(tag: int, body: bytes | bytearray) -> bytes:
-    return bytes((tag,)) + _length(len(body)) + body
+_length = tlv.encode_length
+_tlv = tlv.der
 
 
 def _integer(value: int) -> bytes:
@@ -338,12 +335,46 @@ def publication_time(at: datetime, interval: timedelta) -> datetime:
     return (CRL_EPOCH + publication_number(at, interval) * interval).astimezone(UTC)
 
 
-def _resolve(source: Any, registry: Registry | None) -> tuple[Authority, Registry]:
-    """(authority, registry) from an AuthorityStore, or from an Authority plus a registry."""
-    authority = getattr(source, "authority", source)
-    if registry is None:
-        registry = getattr(source, "registry", None)
-    if not isinstance(authority, Authority):
+@runtime_checkable
+class RevocationSource(Protocol):
+    """An authority with its revocation registry: what CRLs, OCSP and the repository publish.
+
+    :class:`~workbench.pki.store.AuthorityStore` is one (persistent, shared by processes);
+    :class:`RevocationSide` pairs an in-memory :class:`Authority` with a :class:`Registry`.
+    """
+
+    authority: Authority
+    registry: Registry
+
+    def publish(self, hierarchy: Hierarchy | str, generation: int | None = None,
+                partition: str | None = None, at: datetime | None = None, *,
+                arl: bool = False) -> PublishedCrl: ...
+
+
+@dataclass(frozen=True)
+class RevocationSide:
+    """An :class:`Authority` and a :class:`Registry` used together without a store."""
+
+    authority: Authority
+    registry: Registry
+
+    def publish(self, hierarchy: Hierarchy | str, generation: int | None = None,
+                partition: str | None = None, at: datetime | None = None, *,
+                arl: bool = False) -> PublishedCrl:
+        """The CRL (or ARL) publication in force at ``at``; see :func:`publish`."""
+        return publish(self.authority, hierarchy, generation, partition, at,
+                       registry=self.registry, arl=arl)
+
+
+def _resolve(source: RevocationSource | Authority,
+             registry: Registry | None) -> tuple[Authority, Registry]:
+    """(authority, registry) from a revocation source, or from an Authority plus a registry."""
+    if isinstance(source, Authority):
+        authority = source
+    elif isinstance(source, RevocationSource):
+        authority = source.authority
+        registry = source.registry if registry is None else registry
+    else:
         raise PkiError(f"need an AuthorityStore or an Authority, not {type(source).__name__}")
     if not isinstance(registry, Registry):
         raise PkiError("an Authority alone has no revocation registry; pass registry=Registry(…) "
@@ -364,7 +395,7 @@ def _ca(authority: Authority, hierarchy: Hierarchy | str, generation: int | None
 
 
 def publish(
-    source: Any,
+    source: RevocationSource | Authority,
     hierarchy: Hierarchy | str,
     generation: int | None = None,
     partition: str | None = None,
@@ -419,7 +450,7 @@ def publish(
 
 
 def crl_for(
-    source: Any,
+    source: RevocationSource | Authority,
     hierarchy: Hierarchy | str,
     generation: int | None = None,
     partition: str | None = None,
@@ -436,7 +467,7 @@ def crl_for(
 
 
 def arl_for(
-    source: Any,
+    source: RevocationSource | Authority,
     hierarchy: Hierarchy | str,
     generation: int | None = None,
     at: datetime | None = None,

@@ -53,13 +53,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
@@ -71,12 +69,19 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from workbench import tlv
 from workbench.errors import PkiError
 from workbench.pki.authority import Authority, CertificateAuthority
 from workbench.pki.clock import Clock, as_utc
 from workbench.pki.keys import generate_rsa_key
 from workbench.pki.profiles import Hierarchy
-from workbench.pki.status import CertState, CertStatus, RevocationReason, StatusSource
+from workbench.pki.status import (
+    CertState,
+    CertStatus,
+    RevocationReason,
+    StatusSource,
+    WatchableStatusSource,
+)
 
 __all__ = [
     "HASH_ALGORITHMS",
@@ -337,44 +342,6 @@ class _CachedResponse:
     fresh_until: datetime  # reuse without asking the registry until then (see _cached)
 
 
-class _RegistryWatch:
-    """Tells whether the registry's database changed, without reading any certificate.
-
-    SQLite's ``PRAGMA data_version`` on a connection of our own changes whenever any *other*
-    connection commits (https://sqlite.org/pragma.html#pragma_data_version): the registry's
-    own connection in this process, or ``pki revoke`` in another process. That is the change
-    counter the cache checks on every request; it costs microseconds where a status lookup
-    costs tens.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-
-    def version(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-def _watch_registry(source: object) -> _RegistryWatch | None:
-    """A watch for a registry kept in a SQLite file; ``None`` for anything else."""
-    path = getattr(source, "path", None)
-    if not isinstance(path, Path | str) or not callable(getattr(source, "history", None)):
-        return None
-    if not Path(path).is_file():
-        return None
-    try:
-        watch = _RegistryWatch(Path(path))
-        watch.version()
-    except sqlite3.Error:
-        return None
-    return watch
-
-
 def _fingerprint(status: CertStatus) -> tuple[object, ...]:
     return (status.state, status.since, status.reason)
 
@@ -424,7 +391,7 @@ class OcspResponder:
     ) -> None:
         if not isinstance(authority, Authority):
             raise PkiError(f"authority must be an Authority, not {type(authority).__name__}")
-        if not callable(getattr(status, "status", None)):
+        if not isinstance(status, StatusSource):
             raise PkiError("status must have a status(issuer_key_id, serial, at) method "
                            "(a Registry or another StatusSource)")
         try:
@@ -449,7 +416,7 @@ class OcspResponder:
         self._signers: dict[bytes, _Signer] = {}
         self._cache = _Cache()
         self._issuers = self._issuer_table()
-        self._watch = _watch_registry(status)
+        self._watch = status.watch() if isinstance(status, WatchableStatusSource) else None
 
     def close(self) -> None:
         """Release the registry watch's database connection (the responder stays usable,
@@ -640,13 +607,11 @@ class OcspResponder:
         the clock gets there, without any new write to the registry.
         """
         end = produced_at + self.cache_for
-        history = getattr(self.status_source, "history", None)
-        try:
-            events = history(serial, issuer.key_id) if callable(history) else []
-        except PkiError:  # not registered: registering it is a write, which the watch sees
-            events = []
-        upcoming = [e.at for e in events if e.at > now]
-        return min([end, *upcoming])
+        source = self.status_source
+        if not isinstance(source, WatchableStatusSource):
+            return end
+        upcoming = source.next_change(issuer.key_id, serial, now)
+        return end if upcoming is None else min(end, upcoming)
 
     def _sign(self, signer: _Signer, info: OcspRequestInfo, statuses: list[CertStatus],
               now: datetime) -> bytes:
@@ -700,12 +665,7 @@ _GOOD_DER = b"\x80\x00"  # [0] IMPLICIT NULL
 _UNKNOWN_DER = b"\x82\x00"  # [2] IMPLICIT NULL
 
 
-def _tlv(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    if n < 0x80:
-        return bytes((tag, n)) + body
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(size))) + size + body
+_tlv = tlv.der
 
 
 def _integer(value: int) -> bytes:

@@ -42,6 +42,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from workbench import hooks, sqlitefile
 from workbench.errors import PkiError
 from workbench.pki.clock import Clock, SystemClock, as_utc
 from workbench.pki.describe import certificate_kind, format_name
@@ -56,13 +57,11 @@ __all__ = [
     "RegistryAction",
     "RegistryError",
     "RegistryEvent",
+    "RegistryWatch",
 ]
 
 #: Written into the ``meta`` table; a file with another value is not opened.
 REGISTRY_SCHEMA = "jpki-workbench-registry/1"
-
-#: The first 16 bytes of every SQLite 3 database file.
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 #: RFC 5280 4.1.2.2: a serial is at most 20 octets. Stored fixed-width, big-endian, so that
 #: SQLite's byte-wise BLOB order is numeric order.
@@ -157,14 +156,10 @@ class PublishedCrl:
                 f"this_update={self.this_update.isoformat()}, {len(self.der)} bytes)")
 
 
-#: Test hook: called with a point name between the statements of a write transaction, so that
-#: tests can kill a real child process there (``os._exit``) and check what survives.
-_write_hook: Callable[[str], None] | None = None
-
-
 def _checkpoint(point: str) -> None:
-    if _write_hook is not None:
-        _write_hook(point)
+    """A named point inside a write transaction (:mod:`workbench.hooks`): tests kill a real
+    child process here and check that nothing half-written survives."""
+    hooks.reached(f"registry:{point}")
 
 
 # --- conversions -----------------------------------------------------------------------------
@@ -202,20 +197,6 @@ def _key_id(value: object, what: str = "issuer_key_id") -> bytes:
 
 def _reason(value: str | None) -> RevocationReason | None:
     return None if value is None else RevocationReason(value)
-
-
-def _check_sqlite_file(path: Path) -> None:
-    """Refuse, without writing anything, a file that is not a SQLite database."""
-    if not path.is_file():
-        raise RegistryError(f"{path} is not a regular file; give the path of a registry database")
-    try:
-        with path.open("rb") as f:
-            head = f.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise RegistryError(f"cannot read {path}: {exc.strerror}") from None
-    if head and head != SQLITE_HEADER:
-        raise RegistryError(f"{path} is not a SQLite database (corrupt or another kind of file); "
-                            "it was left untouched")
 
 
 _SCHEMA = """
@@ -339,6 +320,30 @@ def _distribution_point_name(der: bytes) -> bytes | None:
     return asn1_parser.parse(chosen.dump(force=True))[4]
 
 
+class RegistryWatch:
+    """Tells whether the registry's database changed, without reading any certificate.
+
+    SQLite's ``PRAGMA data_version`` on a connection of our own changes whenever any *other*
+    connection commits (https://sqlite.org/pragma.html#pragma_data_version): the registry's
+    own connection in this process, or ``pki revoke`` in another process. It costs
+    microseconds where a status lookup costs tens, so the OCSP responder checks it on every
+    request. It only works while every connection keeps its POSIX locks, which is why every
+    connection is made by :mod:`workbench.sqlitefile`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlitefile.connect(path, what="registry database", error=RegistryError)
+        self._lock = threading.Lock()
+
+    def version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
 class Registry:
     """The authority's revocation registry (see the module docstring for the rules).
 
@@ -363,15 +368,11 @@ class Registry:
         if self.path is None:
             conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         else:
-            if self.path.exists():
-                _check_sqlite_file(self.path)
-            elif not self.path.parent.is_dir():
-                raise RegistryError(f"cannot create {self.path}: directory "
-                                    f"{self.path.parent} does not exist")
-            try:
-                conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            except sqlite3.Error as exc:
-                raise RegistryError(f"cannot open registry {self.path}: {exc}") from None
+            # Through the one SQLite helper: it never re-reads the header of a file this
+            # process already holds (the authority store opens it first), because closing any
+            # descriptor of a database file drops the process's locks on it (sqlitefile).
+            conn = sqlitefile.connect(self.path, what="registry database", error=RegistryError,
+                                      create=True, allow_empty=True)
         try:
             self._prepare(conn)
         except BaseException:
@@ -809,6 +810,25 @@ class Registry:
         if state == CertState.GOOD:
             return CertStatus(serial, ikid, CertState.GOOD, moment)
         return CertStatus(serial, ikid, CertState(state), moment, _time(since), _reason(reason))
+
+    def watch(self) -> RegistryWatch | None:
+        """A change counter over this registry's file, for caches (see :class:`RegistryWatch`);
+        None for an in-memory registry, whose changes only this object makes."""
+        if self.path is None:
+            return None
+        return RegistryWatch(self.path)
+
+    def next_change(self, issuer_key_id: bytes, serial: int, after: datetime) -> datetime | None:
+        """When the next recorded event of (issuer, serial) takes effect after ``after``.
+
+        A revocation may be recorded for a later moment (``revoke(at=...)``); a cache of
+        answers must not outlive it even though nothing is written when the moment comes.
+        """
+        with self._read() as conn:
+            row = conn.execute("SELECT min(at) FROM events WHERE issuer_key_id = ? AND serial = ? "
+                               "AND at > ?", (_key_id(issuer_key_id), _serial_key(serial),
+                                              _seconds(after, "after"))).fetchone()
+        return _time(row[0]) if row else None
 
     def history(self, serial: int, issuer_key_id: bytes | None = None) -> list[RegistryEvent]:
         """Every recorded event of one certificate, oldest first (append-only)."""

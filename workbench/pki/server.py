@@ -50,13 +50,13 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import uvicorn
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from workbench.errors import PkiError
-from workbench.pki.authority import Authority
+from workbench.pki.crl import RevocationSource
 from workbench.pki.ocsp import MALFORMED_REQUEST, OcspResponder, ResponderMode
 from workbench.pki.profiles import (
     OCSP_PATH,
@@ -66,7 +66,6 @@ from workbench.pki.profiles import (
     check_partition,
     crl_path,
 )
-from workbench.pki.status import StatusSource
 
 #: DER of the id-pkix-ocsp-nonce OID (1.3.6.1.5.5.7.48.1.2, RFC 6960 4.4.1): a request that
 #: carries it cannot be answered from the pre-signed cache.
@@ -76,7 +75,6 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "RepositoryApp",
     "RepositoryServer",
-    "Store",
     "is_loopback",
 ]
 
@@ -101,18 +99,6 @@ _ARL_RE = re.compile(rf"/arl/{_H}/{_G}\.crl")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-
-class Store(Protocol):
-    """What the server needs from an authority store.
-
-    :class:`~workbench.pki.store.AuthorityStore` provides it (and its ``crl()``/``arl()``
-    publications are used when present); an object with an ``authority`` and a
-    :class:`~workbench.pki.registry.Registry` as ``registry`` works too.
-    """
-
-    authority: Authority
-    registry: StatusSource
 
 
 class _HttpError(Exception):
@@ -155,7 +141,7 @@ class RepositoryApp:
     microseconds and a fresh signature about 0.3 ms, less than a thread hand-off would save.
     """
 
-    def __init__(self, store: Store, responder: OcspResponder,
+    def __init__(self, store: RevocationSource, responder: OcspResponder,
                  max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
         self.store = store
         self.responder = responder
@@ -263,18 +249,10 @@ class RepositoryApp:
     def _crl(self, kind: str, hierarchy: str, generation: int, partition: str | None) -> bytes:
         """The publication in force now (:mod:`workbench.pki.crl`: same bytes until the next)."""
         h = self._generation(hierarchy, generation)
-        from workbench.pki import crl
-
         try:
             if partition is not None:
                 partition = check_partition(partition)
-            if hasattr(self.store, "crl") and hasattr(self.store, "arl"):  # an AuthorityStore
-                if kind == "arl":
-                    return self.store.arl(h, generation)
-                return self.store.crl(h, generation, partition)
-            if kind == "arl":
-                return crl.arl_for(self.store, h, generation)
-            return crl.crl_for(self.store, h, generation, partition)
+            return self.store.publish(h, generation, partition, arl=kind == "arl").der
         except PkiError as exc:  # no such partition, generation not started yet, ...
             raise _HttpError(404, str(exc)) from None
 
@@ -331,7 +309,7 @@ class RepositoryServer:
 
     def __init__(
         self,
-        store: Store,
+        store: RevocationSource,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
@@ -347,10 +325,9 @@ class RepositoryServer:
             raise PkiError(f"refusing to serve on {host}: the simulated authority serves "
                            "loopback only (127.0.0.1, ::1); pass allow_remote=True "
                            "(--allow-remote) if you really mean to expose it")
-        for attribute in ("authority", "registry"):
-            if not hasattr(store, attribute):
-                raise PkiError(f"store must have .{attribute} (an AuthorityStore), got "
-                               f"{type(store).__name__}")
+        if not isinstance(store, RevocationSource):
+            raise PkiError(f"store must be an AuthorityStore (or a RevocationSide), got "
+                           f"{type(store).__name__}")
         self.store = store
         self.host = host
         self.port = port

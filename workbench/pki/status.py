@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from cryptography import x509
 
@@ -95,7 +95,36 @@ class CertStatus:
         return self.state is CertState.GOOD
 
 
+@runtime_checkable
 class StatusSource(Protocol):
     """Anything that can answer for certificates: the registry, or a test double."""
 
     def status(self, issuer_key_id: bytes, serial: int, at: datetime | None = None) -> CertStatus: ...
+
+
+class ChangeWatch(Protocol):
+    """A cheap "has anything changed?" counter over a status source's storage."""
+
+    def version(self) -> int:
+        """A number that changes whenever anyone (any process) commits a change."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class WatchableStatusSource(StatusSource, Protocol):
+    """A status source whose changes can be watched, so answers can be cached safely.
+
+    The OCSP responder reuses a signed response while :meth:`watch`'s counter is unchanged
+    and the clock has not reached :meth:`next_change` of that certificate (a revocation may be
+    recorded for a later moment). The registry kept in a SQLite file provides both.
+    """
+
+    def watch(self) -> ChangeWatch | None:
+        """A new watch, or None when changes cannot be watched (an in-memory registry)."""
+        ...
+
+    def next_change(self, issuer_key_id: bytes, serial: int, after: datetime) -> datetime | None:
+        """When the next recorded event of that certificate takes effect after ``after``."""
+        ...

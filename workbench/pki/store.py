@@ -23,22 +23,20 @@ import sqlite3
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ObjectIdentifier
 
+from workbench import sqlitefile
 from workbench.errors import PkiError
 from workbench.pki.authority import Authority, CertificateAuthority
 from workbench.pki.clock import Clock, SystemClock
 from workbench.pki.crl import publish
 from workbench.pki.profiles import AuthorityProfile, Generation, Hierarchy
-from workbench.pki.registry import SQLITE_HEADER, PublishedCrl, Registry, RegistryError
-
-if TYPE_CHECKING:
-    from workbench.card.virtual_card import VirtualCard
+from workbench.pki.registry import PublishedCrl, Registry, RegistryError
 
 __all__ = ["STORE_SCHEMA", "AuthorityStore", "StoreError"]
 
@@ -121,15 +119,6 @@ def _profile_from_json(text: str) -> AuthorityProfile:
     return AuthorityProfile(**kwargs)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 10000")
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot open authority database {path}: {exc}") from None
-    return conn
-
-
 def _read_settings(conn: sqlite3.Connection, path: Path) -> tuple[str, str] | None:
     """(seed JSON, profile JSON) of an existing authority database; None if it has none yet.
 
@@ -163,8 +152,8 @@ class AuthorityStore:
     """An :class:`Authority` and its :class:`Registry`, persisted in one SQLite file.
 
     Use :meth:`open`. Attributes: ``authority``, ``registry``, ``clock`` (shared by both),
-    ``path``. :meth:`issue_card` issues through the stored authority and registers the new
-    certificates, so OCSP and CRLs know them at once.
+    ``path``. Cards are issued through it by :func:`workbench.lifecycle.issue_card`, which
+    registers the new certificates here, so OCSP and CRLs know them at once.
     """
 
     def __init__(self, path: Path, authority: Authority, registry: Registry,
@@ -197,27 +186,18 @@ class AuthorityStore:
         if profile is not None and not isinstance(profile, AuthorityProfile):
             raise StoreError(f"profile must be an AuthorityProfile, not {type(profile).__name__}")
         settings = None
-        if path.exists():
-            if not path.is_file():
-                raise StoreError(f"{path} is not a file; give the path of an authority database")
-            with path.open("rb") as f:
-                head = f.read(len(SQLITE_HEADER))
-            if head != SQLITE_HEADER:
-                raise StoreError(f"{path} is not an authority database (not SQLite: corrupt or "
-                                 "another kind of file); it was left untouched")
-            conn = _connect(path)
-            try:
-                settings = _read_settings(conn, path)
-            except BaseException:
-                conn.close()
-                raise
-        else:
-            if not create:
-                raise StoreError(f"no authority database at {path}; create one first (e.g. "
-                                 f"`jpki-workbench pki init --db {path}`)")
-            if not path.parent.is_dir():
-                raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")
-            conn = _connect(path)
+        if not path.exists() and not create:
+            raise StoreError(f"no authority database at {path}; create one first (e.g. "
+                             f"`jpki-workbench pki init --db {path}`)")
+        # The one SQLite helper refuses foreign files untouched, creates new ones 0600 (the
+        # store holds CA keys) and never re-reads the header behind a live connection.
+        conn = sqlitefile.connect(path, what="authority database", error=StoreError,
+                                  create=create, pragmas=("busy_timeout = 10000",))
+        try:
+            settings = _read_settings(conn, path)
+        except BaseException:
+            conn.close()
+            raise
         try:
             if settings is None:
                 if not create:
@@ -327,26 +307,14 @@ class AuthorityStore:
         self._persist_cas()
         return ca
 
-    def issue_card(self, profile: str = "icc", **create_card_kwargs: Any) -> VirtualCard:
-        """Issue a card or phone token with this authority and register its certificates.
-
-        Takes :func:`workbench.card.create_card`'s keywords (not ``authority``). The signing
-        and user-authentication certificates are registered with the holder's municipality
-        code as CRL partition (jpki-card.md 9.7) and the token profile; the issuing CA
-        certificates are registered too. Registration is one transaction.
+    def register_issued(self, certificates: list[x509.Certificate], *, partition: str | None,
+                        token: str | None) -> None:
+        """Register a token's freshly issued certificates (end-entity and CA) in one
+        transaction, and keep any CA key made for them (see :func:`workbench.lifecycle.issue_card`).
         """
-        from workbench.card import create_card
-
-        if "authority" in create_card_kwargs:
-            raise StoreError("issue_card uses the stored authority; do not pass authority=")
         self._connection()
-        card = create_card(profile, authority=self.authority, **create_card_kwargs)
-        certs = card.certificates()
-        chosen = [certs[name] for name in ("sign", "auth", "sign_ca", "auth_ca") if name in certs]
-        self.registry.register_many(chosen, partition=card.holder.municipality_code,
-                                    token=profile)
+        self.registry.register_many(certificates, partition=partition, token=token)
         self._persist_cas()
-        return card
 
     def publish(self, hierarchy: Hierarchy | str, generation: int | None = None,
                 partition: str | None = None, at: datetime | None = None, *,

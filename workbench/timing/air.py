@@ -1,7 +1,7 @@
 """Air time of ISO/IEC 14443-B frames, ISO-DEP blocks and whole APDUs (nfc-timing.md 2-12).
 
 The simulator needs to say how long an exchange with the My Number Card *would* take over RF,
-split into parts a plot can stack (nfc-timing.md 16.3). This module turns byte counts into
+split into parts a plot can stack (nfc-timing.md 16 item 3). This module turns byte counts into
 modelled time with the formulas of nfc-timing.md section 12, fed by the constants of sections
 2-11. It builds no frames (see :mod:`workbench.timing.blocks` for the bytes) and never reads a
 clock: the numbers are modelled time, kept apart from the simulation's wall-clock time.
@@ -451,7 +451,7 @@ def wtx_multiplier(t_card_ms: float, fwi: int = DEFAULT_AIR.fwi, wtxm: int | Non
 
 @dataclass(frozen=True)
 class AirTiming:
-    """One APDU over ISO-DEP, split into parts that add up (nfc-timing.md 12.4, 16.3).
+    """One APDU over ISO-DEP, split into parts that add up (nfc-timing.md 12.4, 16 item 3).
 
     ``card_ms`` is the reader's wait in the processing block, ``max(TR0, t_card)`` (12.2):
     the card's time, floored at TR0 because the card may not answer sooner. ``turnaround_ms``

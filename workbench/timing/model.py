@@ -2,9 +2,9 @@
 
 A trace records *what* was exchanged; this module says how long each exchange would take on a
 phone talking to the card over RF, or to its SE over OMAPI, so a trace entry can carry the
-modelled air / card / host time and a plot can stack them (nfc-timing.md 16.3). Nothing here
+modelled air / card / host time and a plot can stack them (nfc-timing.md 16 item 3). Nothing here
 reads a clock: modelled time is computed from bytes and profiles only and stays apart from the
-simulation's wall-clock time (16.3).
+simulation's wall-clock time (16 item 3).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class Link(StrEnum):
 
 @dataclass(frozen=True)
 class ExchangeTiming:
-    """Modelled time of one command/response exchange, in stackable parts (16.3).
+    """Modelled time of one command/response exchange, in stackable parts (16 item 3).
 
     The four components are what the exchange *needs*: ``air_ms`` (frames and turnaround,
     12.4), ``card_ms`` (processing, 15; over RF floored at TR0, see
@@ -271,5 +271,5 @@ class TimingModel:
         return activation_time(self.air).total_ms
 
     def network_ms(self, round_trips: int = 1) -> float:
-        """Server round trips, a component of its own in stacked plots (15, 16.3)."""
+        """Server round trips, a component of its own in stacked plots (15, 16 item 3)."""
         return self.network.time_ms(round_trips)

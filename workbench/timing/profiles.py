@@ -398,7 +398,7 @@ HOST_PROFILES: MappingProxyType[str, HostProfile] = MappingProxyType(
 
 @dataclass(frozen=True)
 class NetworkProfile:
-    """One round trip to a server (JPKI, TSM), a separate stackable component (16.3)."""
+    """One round trip to a server (JPKI, TSM), a separate stackable component (16 item 3)."""
 
     name: str
     round_trip_ms: float

@@ -1,31 +1,57 @@
-"""How APDUs travel between a host client and a card.
+"""How APDUs travel between a host client and a card: bytes only.
 
 The card side and the host side never share objects: they meet only as bytes through a
 :class:`Transport` (ARCHITECTURE, rules of the house). The same client code talks to the
-in-process virtual card here, to recorded traces (:class:`ReplayTransport`, recorded by
-:class:`TracingTransport`; schema in :mod:`workbench.transport.trace`), and later to PC/SC
-readers.
+in-process virtual card (:class:`VirtualCardTransport`), to PC/SC readers
+(:mod:`workbench.transport.pcsc`), to recorded traces (:class:`ReplayTransport`, recorded by
+:class:`RecordingTransport`; format in :mod:`workbench.transport.trace`).
+
+Layering: ``transport`` imports ``apdu``, ``errors`` and (for the in-process card and the
+vpcd server) ``card``; nothing from ``client``, ``pki``, ``analysis`` or ``cli``. Decoding a
+trace and turning it into DataFrames happens above, in :mod:`workbench.analysis`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from workbench.errors import TransportError
+from workbench.transport.base import (
+    TokenFacts,
+    Transport,
+    TransportInfo,
+    describes,
+    needs_pin_guard,
+)
+from workbench.transport.recorder import Exchange, RecordingTransport
+from workbench.transport.replay import ReplayTransport
+from workbench.transport.trace import (
+    TRACE_SCHEMA_VERSION,
+    TraceHeader,
+    TraceRecord,
+    load_trace,
+    write_trace,
+)
 
 if TYPE_CHECKING:
     from workbench.card import VirtualCard
 
-
-@runtime_checkable
-class Transport(Protocol):
-    """connect() → ATR, transmit(command bytes) → response bytes, disconnect()."""
-
-    def connect(self) -> bytes: ...
-
-    def transmit(self, apdu: bytes) -> bytes: ...
-
-    def disconnect(self) -> None: ...
+__all__ = [
+    "TRACE_SCHEMA_VERSION",
+    "Exchange",
+    "RecordingTransport",
+    "ReplayTransport",
+    "TokenFacts",
+    "TraceHeader",
+    "TraceRecord",
+    "Transport",
+    "TransportInfo",
+    "VirtualCardTransport",
+    "describes",
+    "load_trace",
+    "needs_pin_guard",
+    "write_trace",
+]
 
 
 class VirtualCardTransport:
@@ -33,10 +59,15 @@ class VirtualCardTransport:
     powers it off, which clears every verified PIN as taking a card out of the field does."""
 
     is_virtual = True
+    pin_guard = None
 
     def __init__(self, card: VirtualCard) -> None:
         self.card = card
         self._connected = False
+
+    @property
+    def token(self) -> TokenFacts:
+        return TokenFacts(self.card.profile, self.card.label)
 
     def connect(self) -> bytes:
         self._connected = True
@@ -61,31 +92,3 @@ class VirtualCardTransport:
 
     def __repr__(self) -> str:
         return f"VirtualCardTransport({self.card!r})"
-
-
-# Imported last: the trace module refers back to the protocol above for its type hints.
-from workbench.transport.trace import (  # noqa: E402
-    TRACE_SCHEMA_VERSION,
-    Exchange,
-    ReplayTransport,
-    TraceHeader,
-    TraceRecord,
-    TracingTransport,
-    decode_trace,
-    load_trace,
-    write_trace,
-)
-
-__all__ = [
-    "TRACE_SCHEMA_VERSION",
-    "Exchange",
-    "ReplayTransport",
-    "TraceHeader",
-    "TraceRecord",
-    "TracingTransport",
-    "Transport",
-    "VirtualCardTransport",
-    "decode_trace",
-    "load_trace",
-    "write_trace",
-]

@@ -318,7 +318,9 @@ class PcscTransport:
     ``get_response``: handle 61XX / 6CXX here (default True); False returns them as they come.
     """
 
-    is_virtual = False
+    is_virtual = False  # a real reader (or vpcd, which the client cannot tell from one)
+    pin_guard = None  # decided by is_virtual: clients ask the retry counter first
+    token = None  # unknown until the card is asked (EF 0006)
 
     def __init__(
         self,

@@ -4,7 +4,8 @@ Suspension, lifting and revocation are the events of smartphone-service.md 8–1
 15.8); ``pki crl`` writes the CRL a relying party would download (11.3, jpki-card.md 9.7).
 Every command works on an authority database (:mod:`workbench.pki.store`) named by ``--db``;
 ``card new --authority`` creates one on first use, ``pki init`` with chosen settings.
-Mistakes end with one line on stderr and exit status 2 (the errors are WorkbenchErrors).
+``pki serve`` runs the HTTP repository (CRLs, ARLs, CA certificates, OCSP;
+:mod:`workbench.pki.server`). Mistakes end with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -13,17 +14,22 @@ import argparse
 import base64
 import os
 import re
+import sys
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlsplit
 
-from workbench.cli import parse_time
-from workbench.errors import PkiError
+from workbench.cli.common import CliError, parse_time
 from workbench.pki.crl import LoadedCrl
 from workbench.pki.profiles import AuthorityProfile
 from workbench.pki.registry import RegistryEvent
 from workbench.pki.status import CertState, RevocationReason
+from workbench.pki.store import AuthorityStore
+
+__all__ = ["add_commands", "parse_serial"]
+
+DEFAULT_PORT = 8080
 
 _SERIAL_RE = re.compile(r"0[xX][0-9A-Fa-f]+|[0-9]+")
 _INTERVAL_RE = re.compile(r"([0-9]+)\s*([smhd]?)")
@@ -34,7 +40,7 @@ def parse_serial(text: str) -> int:
     """A serial as ``card show`` prints it: ``0x…`` hex, or decimal."""
     cleaned = text.strip().replace(":", "") if text.lower().startswith("0x") else text.strip()
     if not _SERIAL_RE.fullmatch(cleaned):
-        raise PkiError(f"not a serial number: {text[:40]!r} (decimal, or hex with 0x as "
+        raise CliError(f"not a serial number: {text[:40]!r} (decimal, or hex with 0x as "
                        "`card show` prints it)")
     return int(cleaned, 0) if cleaned.lower().startswith("0x") else int(cleaned, 10)
 
@@ -43,13 +49,13 @@ def _parse_reason(text: str) -> RevocationReason:
     try:
         return RevocationReason.parse(text)
     except ValueError as exc:
-        raise PkiError(str(exc)) from None
+        raise CliError(str(exc)) from None
 
 
 def _parse_interval(text: str) -> timedelta:
     match = _INTERVAL_RE.fullmatch(text.strip())
     if not match or int(match.group(1)) == 0:
-        raise PkiError(f"not a CRL interval: {text!r} (e.g. 24h, 90m, 1d; a bare number is hours)")
+        raise CliError(f"not a CRL interval: {text!r} (e.g. 24h, 90m, 1d; a bare number is hours)")
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
@@ -61,7 +67,7 @@ def _parse_key_id(text: str | None) -> bytes | None:
     except ValueError:
         value = b""
     if not value:
-        raise PkiError(f"not an issuer key id in hex: {text[:60]!r}")
+        raise CliError(f"not an issuer key id in hex: {text[:60]!r}")
     return value
 
 
@@ -69,9 +75,7 @@ def _iso(t: datetime | None) -> str:
     return "" if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _open(args: argparse.Namespace) -> Any:
-    from workbench.pki.store import AuthorityStore
-
+def _open(args: argparse.Namespace) -> AuthorityStore:
     return AuthorityStore.open(args.db)
 
 
@@ -84,10 +88,8 @@ def _print_event(verb: str, event: RegistryEvent) -> None:
 # --- handlers --------------------------------------------------------------------------------
 
 def _init(args: argparse.Namespace) -> int:
-    from workbench.pki.store import AuthorityStore
-
     if args.db.exists():
-        raise PkiError(f"{args.db} already exists; an authority's settings are fixed at creation")
+        raise CliError(f"{args.db} already exists; an authority's settings are fixed at creation")
     profile = AuthorityProfile(
         repository_url=args.repository_url,
         ocsp_aia=args.ocsp_aia,
@@ -178,7 +180,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     CRL (a crash leaves the old file or the new one)."""
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise PkiError(f"cannot write {path}: directory {directory} does not exist")
+        raise CliError(f"cannot write {path}: directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -194,7 +196,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def _crl(args: argparse.Namespace) -> int:
     at = parse_time(args.at) if args.at else None
     if args.arl and args.partition is not None:
-        raise PkiError("--arl and --partition exclude each other: the ARL lists CA certificates")
+        raise CliError("--arl and --partition exclude each other: the ARL lists CA certificates")
     with _open(args) as store:
         published = store.publish(args.ca, args.generation, args.partition, at, arl=args.arl)
     der = published.der
@@ -214,13 +216,58 @@ def _crl(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- registration --------------------------------------------------------------------------
+def _defaults(repository_url: str | None) -> tuple[str | None, int | None]:
+    """Host and port named by the store's repository URL, which its certificates carry."""
+    if not repository_url:
+        return None, None
+    parts = urlsplit(repository_url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    return parts.hostname, port
 
-def register(top: Any, groups: dict[str, Any]) -> None:
-    """Add the ``pki`` group; its subparsers go to ``groups["pki"]`` for later extensions."""
-    pki = top.add_parser("pki", help="the simulated authority: revoke, hold, release, CRLs")
-    sub = pki.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    groups["pki"] = sub
+
+def _serve(args: argparse.Namespace) -> int:
+    from workbench.pki.server import RepositoryServer, is_loopback
+
+    db: Path = args.db
+    if not db.exists():
+        raise CliError(f"{db} does not exist; create an authority store first "
+                         "(jpki-workbench pki --help)")
+    store = AuthorityStore.open(db)
+    try:
+        url_host, url_port = _defaults(store.authority.profile.repository_url)
+        host = args.host or (url_host if url_host and is_loopback(url_host) else "127.0.0.1")
+        port = args.port if args.port is not None else (url_port or DEFAULT_PORT)
+        if not 0 <= port <= 65535:
+            raise CliError(f"--port must be 0..65535, got {port}")
+        server = RepositoryServer(store, host, port, ocsp_signer=args.ocsp_signer,
+                                  allow_remote=args.allow_remote)
+
+        def ready(base_url: str) -> None:
+            print(f"serving {db} at {base_url} (OCSP {base_url}/ocsp, signer "
+                  f"{args.ocsp_signer}); Ctrl-C or SIGTERM stops", flush=True)
+            named = store.authority.profile.repository_url
+            if named and named.rstrip("/") != base_url:
+                print(f"note: the certificates name {named}, not {base_url}",
+                      file=sys.stderr, flush=True)
+
+        server.serve_forever(ready)
+        print("stopped", flush=True)
+        return 0
+    finally:
+        store.close()
+
+
+# --- the command tree --------------------------------------------------------------------------
+
+def add_commands(group: argparse.ArgumentParser) -> None:
+    """The ``pki`` group's commands."""
+    sub = group.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                               parser_class=type(group))
 
     def db(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", type=Path, required=True,
@@ -233,7 +280,6 @@ def register(top: Any, groups: dict[str, Any]) -> None:
                        help="issuing CA key id (hex), when the serial exists under several CAs")
         p.add_argument("--at", default=None,
                        help="when it takes effect, ISO 8601 (default now; naive = JST)")
-
     init = sub.add_parser("init", help="create an authority database with chosen settings")
     db(init)
     init.add_argument("--seed", default=None, help="derive every CA key from this text "
@@ -288,3 +334,24 @@ def register(top: Any, groups: dict[str, Any]) -> None:
     crl.add_argument("--out", type=Path, required=True, help="file to write (atomically)")
     crl.add_argument("--pem", action="store_true", help="PEM instead of DER")
     crl.set_defaults(func=_crl)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve CRLs, ARLs, CA certificates and OCSP over HTTP (loopback by default)",
+        description="Serve the authority store's CRLs (/crl/...), ARLs (/arl/...), CA "
+                    "certificates (/ca/...) and OCSP (/ocsp) until Ctrl-C or SIGTERM.",
+    )
+    serve.add_argument("--db", type=Path, required=True, help="authority store (SQLite file)")
+    serve.add_argument("--host", default=None,
+                       help="address to listen on (default: the host of the store's repository "
+                            "URL if it is loopback, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None,
+                       help="port (default: the port of the store's repository URL, else "
+                            f"{DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--ocsp-signer", choices=("direct", "delegated"), default="direct",
+                       help="who signs OCSP responses: the CA key (direct, default) or a "
+                            "delegated responder certificate issued by the CA (RFC 6960 4.2.2.2)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow a non-loopback --host (the simulator's keys are test keys; "
+                            "do not expose it)")
+    serve.set_defaults(func=_serve)
