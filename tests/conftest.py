@@ -4,6 +4,7 @@ process, so a fresh card per test costs milliseconds, not a key generation."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -54,3 +55,25 @@ def fail_on_widget_callback_errors(caplog: pytest.LogCaptureFixture, request: py
     bad = [r for r in caplog.get_records("call") if r.getMessage().startswith("Exception in callback")]
     if bad:
         pytest.fail("widget callback raised: " + bad[0].getMessage(), pytrace=False)
+
+
+#: Independent checkers and real parts the suite relies on (CONVENTIONS.md, "Real parts, not
+#: mocks"): a skip that names one of them means an oracle is missing.
+_ORACLES = ("openssl", "pcscd", "vpcd", "pyscard", "opensc", "chromium", "playwright",
+            "pcsc_scan", "cfssl")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Under CI=true a test skipped for a missing oracle fails instead, so losing an
+    independent checker is loud (CI installs them all in .ci/run)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or os.environ.get("CI", "").lower() not in ("true", "1"):
+        return
+    reason = str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr)
+    missing = [name for name in _ORACLES if name in reason.lower()]
+    if missing:
+        report.outcome = "failed"
+        report.longrepr = (f"CI=true and an oracle is missing ({', '.join(missing)}): {reason}. "
+                           ".ci/run must install it.")

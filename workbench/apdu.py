@@ -34,8 +34,10 @@ __all__ = [
     "ResponseAPDU",
     "StatusWord",
     "mask_command",
+    "response_meaning",
     "sw_tries_left",
     "tries_from_sw",
+    "tries_text",
 ]
 
 
@@ -105,6 +107,11 @@ def sw_tries_left(n: int) -> int:
 
 #: ``63 C0`` .. ``63 CF`` as wire bytes, for the card's hot path (jpki-card.md 4.3).
 TRIES_BYTES: tuple[bytes, ...] = tuple(bytes((0x63, 0xC0 | n)) for n in range(16))
+
+
+def tries_text(n: int) -> str:
+    """``"1 try"``, ``"3 tries"``: English for a retry counter."""
+    return f"{n} try" if n == 1 else f"{n} tries"
 
 
 def tries_from_sw(sw: int) -> int | None:
@@ -315,7 +322,7 @@ def _describe(value: int) -> tuple[str, str, str]:
                 "verification failed, 0 tries left (blocked)",
                 "照合不一致（残り0回、閉塞）",
             )
-        return ("TRIES_LEFT", f"verification failed, {x} tries left", f"照合不一致（残り{x}回）")
+        return ("TRIES_LEFT", f"verification failed, {tries_text(x)} left", f"照合不一致（残り{x}回）")
     if sw1 == 0x61:
         n = sw2 or 256
         return (
@@ -975,3 +982,19 @@ def mask_command(raw: bytes) -> str:
     if len(raw) > 4 and CommandAPDU(raw[0], raw[1], raw[2], raw[3]).sensitive:
         return raw[:4].hex().upper() + "**" * (len(raw) - 4)
     return raw.hex().upper()
+
+
+def response_meaning(command: CommandAPDU | None, sw: int) -> tuple[str, str, str]:
+    """(name, English, Japanese) of ``sw`` as the answer to ``command``.
+
+    The same ``63 Cx`` answers a failed VERIFY and the empty VERIFY that only asks the retry
+    counter (jpki-card.md 4.3); after the query it is no failure, so it reads "retry-counter
+    query: 3 tries left". Everything else reads as :class:`StatusWord` does.
+    """
+    left = tries_from_sw(sw)
+    if (left is not None and command is not None and command.ins == INS.VERIFY
+            and not command.cla & CLA_PROPRIETARY and not command.data):
+        blocked = " (blocked)" if left == 0 else ""
+        return ("TRIES_LEFT", f"retry-counter query: {tries_text(left)} left{blocked}",
+                f"残り回数の照会：残り{left}回" + ("（閉塞）" if left == 0 else ""))
+    return _describe(sw)

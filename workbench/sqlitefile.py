@@ -28,6 +28,7 @@ import os
 import sqlite3
 import stat
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -35,17 +36,23 @@ from pathlib import Path
 
 __all__ = [
     "SQLITE_HEADER",
+    "InsecureFileWarning",
     "atomic_write",
     "check_file",
     "connect",
     "insecure_mode",
     "is_open_here",
+    "warn_if_readable",
 ]
 
 #: The first 16 bytes of every SQLite 3 database file.
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 ErrorType = Callable[[str], Exception]
+
+
+class InsecureFileWarning(UserWarning):
+    """A file holding private keys is readable by other users (it should be mode 0600)."""
 
 _lock = threading.Lock()
 _open_files: Counter[tuple[int, int]] = Counter()
@@ -243,6 +250,14 @@ def atomic_write(
             tmp.unlink()
 
 
+def warn_if_readable(path: str | os.PathLike[str]) -> None:
+    """Raise an :class:`InsecureFileWarning` when a file that holds private keys, known to be
+    ours, can be read by other users (the command line shows it as one line)."""
+    problem = insecure_mode(path)
+    if problem is not None:
+        warnings.warn(problem, InsecureFileWarning, stacklevel=3)
+
+
 def insecure_mode(path: str | os.PathLike[str]) -> str | None:
     """A sentence when ``path`` can be read by its group or by others, else None.
 
@@ -253,6 +268,6 @@ def insecure_mode(path: str | os.PathLike[str]) -> str | None:
     except OSError:
         return None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return (f"{path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}) but holds "
-                f"private keys; run: chmod 600 {path}")
+        return (f"{path} is accessible to other users (mode {stat.S_IMODE(st.st_mode):04o}) but "
+                f"holds private keys; run: chmod 600 {path}")
     return None

@@ -30,7 +30,8 @@ from workbench.apdu import (
     SFI_MASK,
     CommandAPDU,
     ResponseAPDU,
-    StatusWord,
+    response_meaning,
+    tries_from_sw,
 )
 from workbench.card import constants as c
 from workbench.card.files import object_label
@@ -214,14 +215,15 @@ class Annotator:
         if self.aid is not None and "ap" not in out:
             out["ap"] = ap_name(self.aid)
         if rsp is not None:
-            status = StatusWord(rsp.sw)
+            name, english, japanese = response_meaning(cmd, rsp.sw)
             out["resp_len"] = len(rsp.data)
             out["sw"] = f"{rsp.sw:04X}"
-            out["sw_name"] = status.name
-            out["sw_en"] = status.meaning
-            out["sw_ja"] = status.meaning_ja
-            if status.tries_left is not None:
-                out["tries_left"] = status.tries_left
+            out["sw_name"] = name
+            out["sw_en"] = english
+            out["sw_ja"] = japanese
+            left = tries_from_sw(rsp.sw)
+            if left is not None:
+                out["tries_left"] = left
         return out
 
     def _track(

@@ -21,6 +21,7 @@ from workbench.errors import (
 )
 from workbench.holder import mask_individual_number
 from workbench.pki import describe_certificate
+from workbench.pki.describe import revocation_pointers
 
 __all__ = ["CERTIFICATE_ORDER", "describe_card", "inspect_card"]
 
@@ -34,7 +35,8 @@ def describe_card(path: str | Path) -> dict[str, Any]:
     with VirtualCard.load(path) as card:
         meta = card.meta
         holder = card.holder
-        certs = {name: describe_certificate(cert) for name, cert in card.certificates().items()}
+        certs = {name: describe_certificate(cert) | revocation_pointers(cert)
+                 for name, cert in card.certificates().items()}
         return {
             "path": str(path),
             "profile": card.profile,
@@ -77,7 +79,8 @@ def inspect_card(reader: str | int | None = None, *, wait: float = 5.0) -> dict[
         needs_pin: dict[str, str] = {}
         for name in CERTIFICATE_ORDER:
             try:
-                certificates[name] = describe_certificate(jpki.read_certificate(name))
+                cert = jpki.read_certificate(name)
+                certificates[name] = describe_certificate(cert) | revocation_pointers(cert)
             except SecurityStatusError:
                 needs_pin[name] = "sign password" if name == "sign" else "auth PIN"
             except FileNotFoundOnCardError:

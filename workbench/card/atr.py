@@ -51,3 +51,16 @@ def resolve_atr(profile: str, atr: str | bytes | None) -> bytes:
     if profile == "gpse" and value != ATR_GPSE:
         raise WorkbenchError("a phone token never carries a plastic-card ATR (jpki-card.md 7)")
     return value
+
+
+def contact_atr_data(atr: bytes) -> bytes:
+    """What GET DATA ``5F51`` answers for a card presenting ``atr``: its contact ATR without
+    the initial ``3B`` (jpki-card.md 3.6).
+
+    A card presenting a contact ATR reports that one (the juki-listed profile its own, 7, 12
+    item 7). MODEL: a card presenting a contactless PC/SC ATR reports the default contact ATR
+    of the same chip (the plastic card has both interfaces and ``5F51`` is the contact one).
+    """
+    if atr == ATR_CONTACTLESS or (len(atr) > 3 and atr[1] & 0xF0 == 0x80 and atr[2:4] == b"\x80\x01"):
+        atr = ATR_CONTACT
+    return atr[1:]

@@ -203,6 +203,7 @@ def read_image(path: Path) -> tuple[dict[str, Any], list[Application], SqliteSto
                 f"this workbench reads version {FORMAT_VERSION}"
             )
         meta = {k: json.loads(v) for k, v in meta_rows.items() if k not in ("format", "version")}
+        sqlitefile.warn_if_readable(path)  # ours, and it holds private keys
         apps: list[Application] = []
         for aid, name, own_key, sw in conn.execute(
             "SELECT aid, name, own_key, session_key_sw FROM apps ORDER BY ord"

@@ -81,3 +81,30 @@ class Application:
     nodes: dict[int, Node] = field(default_factory=dict)
     own_key: rsa.RSAPrivateKey | None = None
     session_key_sw: int = 0x6982
+
+
+#: MODEL choices where real cards are reported to differ (jpki-card.md 4.3, 10 item 3, 12).
+VERIFIED_QUERY_ANSWERS = ("63Cx", "9000")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Behaviour the public sources leave open, chosen per card and stored in its image.
+
+    ``verified_query``: what the empty VERIFY answers for a PIN verified in this session.
+    ``"63Cx"`` (default) is what middleware requires (jpki-card.md 10 item 3: the tries left,
+    never ``90 00``); ``"9000"`` is what some real cards are reported to answer once verified
+    (clients such as jpki-rs and myna-card accept both), so client code can be tested against
+    it.
+    """
+
+    verified_query: str = "63Cx"
+
+    def __post_init__(self) -> None:
+        if self.verified_query not in VERIFIED_QUERY_ANSWERS:
+            raise ValueError(f"verified_query must be one of {VERIFIED_QUERY_ANSWERS}, "
+                             f"got {self.verified_query!r}")
+
+    @classmethod
+    def from_meta(cls, data: object) -> ModelOptions:
+        return cls(**data) if isinstance(data, dict) else cls()

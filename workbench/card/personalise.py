@@ -41,12 +41,15 @@ class CardContent:
     private keys (``"key:auth"``…) and record lists (``"common:record"``). ``pins``: the PIN
     and password values (``"pin:auth"``…) as the card compares them (raw ASCII, the sign
     password uppercased); they are digested at :func:`build_applications` and never stored.
-    ``get_data``: MF-level data objects by tag (jpki-card.md 3.6).
+    ``get_data``: MF-level data objects by tag (jpki-card.md 3.6). ``blocked_pins``: PIN rows
+    present without a value, blocked from the start (the signing password object of a holder
+    under 15, MODEL, see :func:`workbench.lifecycle.create_card`).
     """
 
     items: dict[str, ContentValue] = field(default_factory=dict)
     pins: dict[str, bytes] = field(default_factory=dict)
     get_data: dict[int, bytes] = field(default_factory=dict)
+    blocked_pins: set[str] = field(default_factory=set)
 
     def __repr__(self) -> str:  # never show a PIN or a key
         return (f"CardContent(items={sorted(self.items)}, pins={sorted(self.pins)} (masked), "
@@ -83,8 +86,8 @@ def build_applications(
         nodes: dict[int, Node] = {}
         for row in spec.files:
             key = row.content
-            have = key is not None and (key in content.pins if row.kind == "pin"
-                                        else key in content.items)
+            have = key is not None and (key in content.pins or key in content.blocked_pins
+                                        if row.kind == "pin" else key in content.items)
             if key is not None and not have and row.optional:
                 continue
             access = row.access_for(profile)
@@ -108,7 +111,7 @@ def build_applications(
             else:
                 assert row.policy is not None
                 policy = with_collation_tries(row.policy, collation_tries)
-                if policy.always_blocked:
+                if policy.always_blocked or key in content.blocked_pins:
                     nodes[row.fid] = PinRef(policy, b"", 0, label)
                     continue
                 if key not in content.pins:

@@ -38,7 +38,16 @@ from workbench.apdu import (
 from workbench.card import image as card_image
 from workbench.card.constants import DIGEST_INFO_PREFIXES, ISD_AID, JPKI_AP_AID, TAG_CONTACT_ATR
 from workbench.card.files import CERTIFICATE_EFS, DEFAULT_COLLATION_TRIES
-from workbench.card.model import Access, Application, BinaryEF, KeyRef, Node, PinRef, RecordEF
+from workbench.card.model import (
+    Access,
+    Application,
+    BinaryEF,
+    KeyRef,
+    ModelOptions,
+    Node,
+    PinRef,
+    RecordEF,
+)
 from workbench.card.personalise import CardContent, build_applications
 from workbench.card.pin import pin_bytes, pin_digest, pin_matches
 from workbench.errors import APDUError, PinFormatError, WorkbenchError
@@ -156,6 +165,7 @@ class VirtualCard:
         self._get_data: dict[int, bytes] = {
             int(tag, 16): bytes.fromhex(value) for tag, value in meta.get("get_data", {}).items()
         }
+        self.options = ModelOptions.from_meta(meta.get("model_options"))
         self._powered = False
         self._app: Application | None = None
         self._ef: int | None = None
@@ -485,7 +495,9 @@ class VirtualCard:
         fid, node = self._resolve(cmd.p2)
         if not isinstance(node, PinRef) or fid is None or self._app is None:
             return SW.NO_CURRENT_EF.bytes
-        if not cmd.data:  # retry-counter query: never spends a try, 63Cx even when verified
+        if not cmd.data:  # retry-counter query: never spends a try (jpki-card.md 4.3)
+            if fid in self._verified and self.options.verified_query == "9000":
+                return OK  # MODEL option: some real cards answer 90 00 once verified
             return TRIES_BYTES[0 if node.blocked else min(node.tries_left, 15)]
         if node.blocked:
             return SW.AUTHENTICATION_BLOCKED.bytes

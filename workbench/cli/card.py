@@ -18,7 +18,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from workbench.cli.common import CliError, parse_hex, parse_time, print_certificates
+from workbench.cli.common import (
+    CliError,
+    parse_hex,
+    parse_time,
+    print_certificates,
+    write_atomically,
+)
 
 __all__ = ["add_commands"]
 
@@ -46,7 +52,26 @@ def add_commands(group: argparse.ArgumentParser) -> None:
     new.add_argument("--authority", type=Path, default=None, metavar="PATH",
                      help="issue with the authority stored at PATH (created on first use) and "
                           "register the certificates there")
+    new.add_argument("--clock", type=Path, default=None, metavar="FILE",
+                     help="with --authority: take 'now' from FILE (ISO 8601), as `pki --clock`")
     new.set_defaults(func=_new)
+
+    export = sub.add_parser(
+        "export", help="write one of the card's certificates (DER or PEM), read as a reader does",
+        description="Read a certificate from the card image through the card's own access "
+                    "rules: the sign certificate needs the sign password (and, on a phone token, "
+                    "the auth certificate the auth PIN). The secret is read without echo from "
+                    "the terminal, or from the environment variable named by --pin-env; never "
+                    "from the command line.")
+    export.add_argument("path", type=Path, help="card image")
+    export.add_argument("--cert", required=True, choices=("auth", "sign", "auth_ca", "sign_ca"),
+                        help="which certificate")
+    export.add_argument("--pem", action="store_true", help="PEM instead of DER")
+    export.add_argument("--out", type=Path, default=None,
+                        help="file to write (atomically); default standard output")
+    export.add_argument("--pin-env", default=None, metavar="VAR",
+                        help="environment variable holding the PIN or password, if one is needed")
+    export.set_defaults(func=_export)
 
     show = sub.add_parser("show", help="print what is on a card (never a secret)")
     show.add_argument("path", type=Path)
@@ -98,8 +123,10 @@ def _new(args: argparse.Namespace) -> int:
     from workbench.lifecycle import DEFAULT_AUTH_PIN, DEFAULT_SIGN_PASSWORD, create_card, issue_card
 
     path: Path = args.path
-    if path.exists() and not args.force:
-        raise CliError(f"{path} already exists; pass --force to replace it")
+    if path.exists() or path.is_symlink():
+        if not args.force:
+            raise CliError(f"{path} already exists; pass --force to replace it")
+        _require_card_image(path)
     options: dict[str, Any] = dict(
         seed=args.seed,
         auth_pin=args.auth_pin or DEFAULT_AUTH_PIN,
@@ -109,9 +136,11 @@ def _new(args: argparse.Namespace) -> int:
         issued_at=parse_time(args.issued_at) if args.issued_at else None,
     )
     if args.authority is not None:
+        from workbench.pki import FileClock
         from workbench.pki.store import AuthorityStore
 
-        with AuthorityStore.open(args.authority, create=True) as store:
+        clock = FileClock(args.clock) if args.clock is not None else None
+        with AuthorityStore.open(args.authority, create=True, clock=clock) as store:
             card = issue_card(store, args.profile, **options)
     else:
         card = create_card(args.profile, **options)
@@ -124,6 +153,68 @@ def _new(args: argparse.Namespace) -> int:
         print(f"registered with the authority at {args.authority}: {serials}")
     if not (args.auth_pin and args.sign_password):
         print("PINs: the documented defaults were used where none was given (see README)")
+    return 0
+
+
+def _require_card_image(path: Path) -> None:
+    """``--force`` replaces a card image and nothing else: a text file, another application's
+    database or a folder given by mistake is refused and left untouched."""
+    from workbench.card import VirtualCard
+    from workbench.errors import CardImageError
+
+    try:
+        VirtualCard.load(path).close()
+    except CardImageError:
+        raise CliError(f"{path} is not a card image; --force replaces only card images, and "
+                       "this file was left untouched") from None
+
+
+def _export(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509 import load_der_x509_certificate
+
+    from workbench.card import VirtualCard
+    from workbench.client import JpkiClient
+    from workbench.errors import SecurityStatusError
+    from workbench.transport import VirtualCardTransport
+
+    def secret(what: str) -> str:
+        if args.pin_env:
+            value = os.environ.get(args.pin_env)
+            if value is None:
+                raise CliError(f"environment variable {args.pin_env} is not set (it should hold "
+                               f"the {what})")
+            return value
+        if not sys.stdin.isatty():
+            raise CliError(f"the {args.cert} certificate needs the {what}: give --pin-env VAR, "
+                           "or run in a terminal to be asked")
+        return getpass.getpass(f"{what}: ")
+
+    with VirtualCard.load(args.path) as card, VirtualCardTransport(card) as transport:
+        client = JpkiClient(transport)
+        needs = None
+        if args.cert == "sign":
+            needs = "sign password"
+        elif args.cert == "auth" and card.profile == "gpse":
+            needs = "auth PIN"
+        try:
+            der = client.read_certificate_der(args.cert,
+                                              pin=secret(needs) if needs is not None else None)
+        except SecurityStatusError:
+            raise CliError(f"the {args.cert} certificate needs the {needs}") from None
+    data = load_der_x509_certificate(der).public_bytes(Encoding.PEM) if args.pem else der
+    if args.out is None:
+        if not args.pem and sys.stdout.isatty():
+            raise CliError("DER is binary: give --out FILE or --pem")
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    write_atomically(args.out, data)
+    print(f"wrote {args.out}: {args.cert} certificate ({'PEM' if args.pem else 'DER'}, "
+          f"{len(der)} bytes DER)", file=sys.stderr)
     return 0
 
 
@@ -151,7 +242,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _apdu(args: argparse.Namespace) -> int:
-    from workbench.apdu import CommandAPDU, ResponseAPDU, mask_command
+    from workbench.apdu import CommandAPDU, ResponseAPDU, mask_command, response_meaning
     from workbench.card import VirtualCard
     from workbench.errors import APDUError
 
@@ -159,14 +250,17 @@ def _apdu(args: argparse.Namespace) -> int:
     with VirtualCard.load(args.path) as card:
         card.power_on()
         for raw in commands:
+            cmd: CommandAPDU | None
             try:
-                what = str(CommandAPDU.from_bytes(raw))
+                cmd = CommandAPDU.from_bytes(raw)
+                what = str(cmd)
             except APDUError as exc:
-                what = f"malformed ({exc})"
+                cmd, what = None, f"malformed ({exc})"
             rsp = ResponseAPDU.from_bytes(card.transmit(raw))
             print(f"> {mask_command(raw)}  {what}")
             data = f"{rsp.data.hex().upper()} " if rsp.data else ""
-            print(f"< {data}{rsp.sw:04X}  {rsp.status.meaning} / {rsp.status.meaning_ja}")
+            _, english, japanese = response_meaning(cmd, rsp.sw)
+            print(f"< {data}{rsp.sw:04X}  {english} / {japanese}")
         card.power_off()
     return 0
 

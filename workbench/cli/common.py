@@ -4,15 +4,18 @@ time and hex parsers and the certificate printout."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 from workbench.errors import WorkbenchError
 
 __all__ = ["EXIT_USAGE", "PROG", "CliError", "Parser", "parse_hex", "parse_time",
-           "print_certificates"]
+           "print_certificates", "write_atomically"]
 
 EXIT_USAGE = 2
 PROG = "jpki-workbench"
@@ -63,3 +66,23 @@ def print_certificates(certificates: dict[str, dict[str, Any]]) -> None:
         for key, label in (("crl_distribution_points", "CRL DP"), ("ocsp_urls", "OCSP")):
             for value in cert.get(key) or ():
                 print(f"    {label:<10} {value}")
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over: readers never see half a
+    file, and a crash leaves the old file or the new one."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CliError(f"cannot write {path}: folder {folder} does not exist")
+    if path.is_dir():
+        raise CliError(f"cannot write {path}: it is a folder")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

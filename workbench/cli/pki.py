@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import re
 import sys
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from workbench.cli.common import CliError, parse_time
+from workbench.cli.common import CliError, parse_time, write_atomically
+from workbench.pki.clock import Clock, FileClock
 from workbench.pki.crl import LoadedCrl
 from workbench.pki.profiles import AuthorityProfile
 from workbench.pki.registry import RegistryEvent
@@ -75,8 +74,14 @@ def _iso(t: datetime | None) -> str:
     return "" if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _clock(args: argparse.Namespace) -> Clock | None:
+    """``--clock FILE``: a clock shared with other processes (:class:`FileClock`)."""
+    path = getattr(args, "clock", None)
+    return None if path is None else FileClock(path)
+
+
 def _open(args: argparse.Namespace) -> AuthorityStore:
-    return AuthorityStore.open(args.db)
+    return AuthorityStore.open(args.db, clock=_clock(args))
 
 
 def _print_event(verb: str, event: RegistryEvent) -> None:
@@ -96,7 +101,8 @@ def _init(args: argparse.Namespace) -> int:
         crl_interval=_parse_interval(args.crl_interval),
         crl_url_scope=args.crl_url_scope,
     )
-    with AuthorityStore.open(args.db, create=True, profile=profile, seed=args.seed) as store:
+    with AuthorityStore.open(args.db, create=True, profile=profile, seed=args.seed,
+                             clock=_clock(args)) as store:
         p = store.authority.profile
         every = int(p.crl_interval.total_seconds())
         shown = f"{every // 3600} h" if every % 3600 == 0 else f"{every} s"
@@ -175,24 +181,6 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it over: readers never see half a
-    CRL (a crash leaves the old file or the new one)."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise CliError(f"cannot write {path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _crl(args: argparse.Namespace) -> int:
     at = parse_time(args.at) if args.at else None
     if args.arl and args.partition is not None:
@@ -206,7 +194,7 @@ def _crl(args: argparse.Namespace) -> int:
         lines = [body[i:i + 64] for i in range(0, len(body), 64)]
         data = ("-----BEGIN X509 CRL-----\n" + "\n".join(lines)
                 + "\n-----END X509 CRL-----\n").encode("ascii")
-    _write_atomically(args.out, data)
+    write_atomically(args.out, data)
     what = "ARL" if args.arl else ("full CRL" if args.partition is None else
                                    f"CRL of partition {args.partition}")
     print(f"wrote {args.out}: {what} of the {args.ca} CA, number {published.number}, "
@@ -231,35 +219,35 @@ def _defaults(repository_url: str | None) -> tuple[str | None, int | None]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from workbench.pki.server import RepositoryServer, is_loopback
+    from workbench.pki.server import default_workers, is_loopback, serve_workers
 
     db: Path = args.db
     if not db.exists():
         raise CliError(f"{db} does not exist; create an authority store first "
-                         "(jpki-workbench pki --help)")
-    store = AuthorityStore.open(db)
-    try:
-        url_host, url_port = _defaults(store.authority.profile.repository_url)
-        host = args.host or (url_host if url_host and is_loopback(url_host) else "127.0.0.1")
-        port = args.port if args.port is not None else (url_port or DEFAULT_PORT)
-        if not 0 <= port <= 65535:
-            raise CliError(f"--port must be 0..65535, got {port}")
-        server = RepositoryServer(store, host, port, ocsp_signer=args.ocsp_signer,
-                                  allow_remote=args.allow_remote)
+                       "(jpki-workbench pki --help)")
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        raise CliError(f"--workers must be 1 or more, got {workers}")
+    with _open(args) as store:  # read the settings; every worker opens the store itself
+        named = store.authority.profile.repository_url
+    url_host, url_port = _defaults(named)
+    host = args.host or (url_host if url_host and is_loopback(url_host) else "127.0.0.1")
+    port = args.port if args.port is not None else (url_port or DEFAULT_PORT)
+    if not 0 <= port <= 65535:
+        raise CliError(f"--port must be 0..65535, got {port}")
 
-        def ready(base_url: str) -> None:
-            print(f"serving {db} at {base_url} (OCSP {base_url}/ocsp, signer "
-                  f"{args.ocsp_signer}); Ctrl-C or SIGTERM stops", flush=True)
-            named = store.authority.profile.repository_url
-            if named and named.rstrip("/") != base_url:
-                print(f"note: the certificates name {named}, not {base_url}",
-                      file=sys.stderr, flush=True)
+    def ready(base_url: str) -> None:
+        plural = "worker" if workers == 1 else "workers"
+        print(f"serving {db} at {base_url} (OCSP {base_url}/ocsp, signer {args.ocsp_signer}, "
+              f"{workers} {plural}); Ctrl-C or SIGTERM stops", flush=True)
+        if named and named.rstrip("/") != base_url:
+            print(f"note: the certificates name {named}, not {base_url}",
+                  file=sys.stderr, flush=True)
 
-        server.serve_forever(ready)
-        print("stopped", flush=True)
-        return 0
-    finally:
-        store.close()
+    serve_workers(lambda: _open(args), host=host, port=port, workers=workers, ready=ready,
+                  allow_remote=args.allow_remote, ocsp_signer=args.ocsp_signer)
+    print("stopped", flush=True)
+    return 0
 
 
 # --- the command tree --------------------------------------------------------------------------
@@ -272,6 +260,9 @@ def add_commands(group: argparse.ArgumentParser) -> None:
     def db(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", type=Path, required=True,
                        help="authority database (created by `card new --authority` or `pki init`)")
+        p.add_argument("--clock", type=Path, default=None, metavar="FILE",
+                       help="take 'now' from FILE (an ISO 8601 time) instead of the system clock, "
+                            "shared with other processes (tests, scenarios)")
 
     def target(p: argparse.ArgumentParser) -> None:
         p.add_argument("serial", help="certificate serial, decimal or 0x-hex as `card show` prints")
@@ -341,7 +332,9 @@ def add_commands(group: argparse.ArgumentParser) -> None:
         description="Serve the authority store's CRLs (/crl/...), ARLs (/arl/...), CA "
                     "certificates (/ca/...) and OCSP (/ocsp) until Ctrl-C or SIGTERM.",
     )
-    serve.add_argument("--db", type=Path, required=True, help="authority store (SQLite file)")
+    db(serve)
+    serve.add_argument("--workers", type=int, default=None,
+                       help="server processes sharing the port (default: the number of cores)")
     serve.add_argument("--host", default=None,
                        help="address to listen on (default: the host of the store's repository "
                             "URL if it is loopback, else 127.0.0.1)")

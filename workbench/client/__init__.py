@@ -21,10 +21,20 @@ from datetime import date
 from enum import StrEnum
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from workbench import tlv
-from workbench.apdu import P2_CURRENT_KEY, SW, CommandAPDU, ResponseAPDU, StatusWord, tries_from_sw
+from workbench.apdu import (
+    P2_CURRENT_KEY,
+    SW,
+    CommandAPDU,
+    ResponseAPDU,
+    StatusWord,
+    tries_from_sw,
+    tries_text,
+)
 from workbench.card import constants as c
 from workbench.card.files import CERTIFICATE_EFS
 from workbench.card.pin import AUTH_PIN, SIGN_PASSWORD, TEXT_PIN, PinPolicy, pin_bytes
@@ -96,7 +106,7 @@ def raise_for_status(rsp: ResponseAPDU, what: str) -> None:
             f"{what}: blocked (SW {sw:04X}); reset it at the municipal office or with the reset flow", sw
         )
     if left is not None:
-        raise WrongPinError(f"{what}: wrong value, {left} tries left (SW {sw:04X})", sw, left)
+        raise WrongPinError(f"{what}: wrong value, {tries_text(left)} left (SW {sw:04X})", sw, left)
     if sw == SW.FILE_NOT_FOUND:
         raise FileNotFoundOnCardError(f"{what}: not on this card (SW 6A82)", sw)
     raise CardError(f"{what}: card answered {status}", sw)
@@ -176,20 +186,27 @@ class _Client:
         self.select_ef(fid)
         if not force and needs_pin_guard(self.transport):
             left = self._query_tries(what)
-            if left <= 1:
+            if left is not None and left <= 1:
                 raise _last_try_error(fid, what, left)
         self._check(CommandAPDU.verify(P2_CURRENT_KEY, value), what)
 
-    def _tries(self, fid: int, what: str) -> int:
+    def _tries(self, fid: int, what: str) -> int | None:
         self.select_ef(fid)
         return self._query_tries(what)
 
-    def _query_tries(self, what: str) -> int:
-        """Empty VERIFY on the current key EF: ``63 Cx`` gives x tries left (4.3)."""
+    def _query_tries(self, what: str) -> int | None:
+        """Empty VERIFY on the current key EF: ``63 Cx`` gives x tries left (4.3).
+
+        ``None``: the card answered ``90 00``, which some real cards do for a PIN verified in
+        this session (jpki-card.md 4.3, 12 item 8): verified, count unknown. The counter went
+        back to its maximum at that successful VERIFY, so no try is at risk.
+        """
         rsp = self._send(CommandAPDU.verify(P2_CURRENT_KEY, None))
         left = tries_from_sw(rsp.sw)
         if left is not None:
             return left
+        if rsp.sw == SW.SUCCESS:
+            return None
         raise_for_status(rsp, what)
         raise CardError(f"{what}: retry query answered {StatusWord(rsp.sw)} instead of 63Cx", rsp.sw)
 
@@ -264,8 +281,12 @@ class JpkiClient(_Client):
             self.read_certificate_der(which, pin=pin, force=force)
         )
 
-    def tries_left(self, which: str) -> int:
-        """Tries left of ``"auth"`` or ``"sign"`` via the empty VERIFY (spends nothing)."""
+    def tries_left(self, which: str) -> int | None:
+        """Tries left of ``"auth"`` or ``"sign"`` via the empty VERIFY (spends nothing).
+
+        ``None`` when the card answers ``90 00`` because the PIN is verified in this session
+        (some real cards do; the count is then unknown, see :meth:`_query_tries`).
+        """
         fid, _, policy = self._pin(which)
         self.select_ap()
         return self._tries(fid, policy.label)
@@ -369,7 +390,8 @@ class TextApClient(_Client):
     aid = c.TEXT_AP_AID
     name = "text AP"
 
-    def tries_left(self) -> int:
+    def tries_left(self) -> int | None:
+        """Tries left of the text AP PIN (``None``: verified, count unknown)."""
         self.select_ap()
         return self._tries(c.PIN_TEXT, TEXT_PIN.label)
 
@@ -388,8 +410,17 @@ class TextApClient(_Client):
         self._login(pin, force)
         return _parse_basic_four(self.read_ef(c.EF_TEXT_BASIC_FOUR, what="基本4情報"))
 
-    def check_integrity(self, pin: str, *, force: bool = False) -> bool:
-        """Compare EF 0003's hashes with the individual number and basic-four EFs (3.3)."""
+    def check_integrity(self, pin: str, *, force: bool = False,
+                        cv_root: rsa.RSAPublicKey | None = None) -> bool:
+        """Is the card's 個人番号 and 基本4情報 what its issuer signed? (jpki-card.md 3.3)
+
+        EF 0003 holds SHA-256 hashes of the 個人番号 EF (physical, filler included) and of the
+        basic-four value (``DF 22``..``DF 25``) and, in ``DF 33``, the issuer's signature over
+        the two hash objects. True only when both hashes match the EFs read now **and** the
+        signature verifies with the issuer key that the card-verifiable certificate in EF 0004
+        certifies (MODEL: sha256WithRSA, PKCS#1 v1.5). With ``cv_root`` (the authority's CV
+        root public key, not on the card) that certificate's own signature is checked too.
+        """
         self._login(pin, force)
         # the hash covers the physical EF, filler included: 17 bytes
         self.select_ef(c.EF_TEXT_MY_NUMBER)
@@ -397,14 +428,46 @@ class TextApClient(_Client):
         basic = tlv.decode_one(self.read_ef(c.EF_TEXT_BASIC_FOUR, what="基本4情報"))[0]
         value = b"".join(child.encode() for child in basic.children[1:])
         record = tlv.decode_one(self.read_ef(c.EF_TEXT_SIGNATURE, what="integrity record"))[0]
-        want_number = record.find(0xDF31)
-        want_basic = record.find(0xDF32)
-        return (
-            want_number is not None
-            and want_basic is not None
-            and want_number.value == hashlib.sha256(number_ef).digest()
-            and want_basic.value == hashlib.sha256(value).digest()
-        )
+        cv = tlv.decode_one(self.read_ef(c.EF_TEXT_CV_CERT, what="CV certificate"))[0]
+        want_number, want_basic = record.find(0xDF31), record.find(0xDF32)
+        signature = record.find(0xDF33)
+        if want_number is None or want_basic is None or signature is None:
+            return False
+        if (want_number.value != hashlib.sha256(number_ef).digest()
+                or want_basic.value != hashlib.sha256(value).digest()):
+            return False
+        issuer_key = _cv_public_key(cv, cv_root)
+        if issuer_key is None:
+            return False
+        return _verifies(issuer_key, signature.value, want_number.encode() + want_basic.encode())
+
+
+def _verifies(key: rsa.RSAPublicKey, signature: bytes, data: bytes) -> bool:
+    try:
+        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _cv_public_key(cv: tlv.TLV, root: rsa.RSAPublicKey | None) -> rsa.RSAPublicKey | None:
+    """The key a card-verifiable certificate ``7F 21`` certifies (jpki-card.md 3.3 EF 0004):
+    body ``5F 4E`` = issuer key id (16) ‖ subject key id (16) ‖ ``90`` exponent ‖ ``91``
+    modulus; ``5F 37`` its signature, checked when ``root`` is given. None if malformed."""
+    if cv.tag != 0x7F21:
+        return None
+    body, sig = cv.find(0x5F4E), cv.find(0x5F37)
+    if body is None or sig is None or len(body.value) < 32:
+        return None
+    if root is not None and not _verifies(root, sig.value, body.encode()):
+        return None
+    try:
+        parts = {t.tag: t.value for t in tlv.decode(body.value[32:], filler=b"")}
+        numbers = rsa.RSAPublicNumbers(int.from_bytes(parts[0x90], "big"),
+                                       int.from_bytes(parts[0x91], "big"))
+        return numbers.public_key()
+    except (KeyError, ValueError, TLVError):
+        return None
 
 
 def _parse_basic_four(raw: bytes) -> BasicFour:

@@ -15,6 +15,7 @@ holder under 15 gets no signing certificate (3.1, EF 0008).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from datetime import date, datetime
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from workbench.card import VirtualCard
 from workbench.card import constants as c
-from workbench.card.atr import resolve_atr
+from workbench.card.atr import contact_atr_data, resolve_atr
 from workbench.card.content import (
     certificate_presence,
     common_ap_items,
@@ -35,6 +36,7 @@ from workbench.card.content import (
     token_info,
 )
 from workbench.card.files import DEFAULT_COLLATION_TRIES, PROFILES
+from workbench.card.model import ModelOptions
 from workbench.card.personalise import CardContent
 from workbench.card.pin import AUTH_PIN, SIGN_PASSWORD, TEXT_PIN, pin_bytes
 from workbench.errors import WorkbenchError
@@ -73,6 +75,8 @@ def create_card(
     cert_capacity: str | int = "round256",
     card_expiry: date | None = None,
     serial: str | None = None,
+    under15_sign_pin: str = "blocked",
+    verified_query: str = "63Cx",
 ) -> VirtualCard:
     """Issue a virtual card (``"icc"``) or Android phone token (``"gpse"``).
 
@@ -81,12 +85,27 @@ def create_card(
     only as salted digests. ``text_pin`` defaults to ``auth_pin`` (many holders set the 4-digit
     PINs alike at issuance). The phone token (jpki-card.md 8) has the JPKI AP only, label
     ``JPKIAPGPSETOKEN``, and its auth certificate needs the auth PIN.
+
+    A holder under 15 gets no signing certificate (EF 0008 starts ``00``, jpki-card.md 3.1):
+    EF 0001 and the key 001A are absent. What the card holds at the signing password 001B is
+    not public; ``under15_sign_pin`` chooses (MODEL): ``"blocked"`` (default) keeps the object
+    without a value, blocked (empty VERIFY ``63 C0``, VERIFY ``69 84``), which is what PC/SC
+    middleware that queries both PINs (OpenSC's ``jpki`` driver) needs to bind the card;
+    ``"absent"`` leaves it out too (SELECT ``6A 82``). ``verified_query`` is the card's answer
+    to the empty VERIFY of a verified PIN (:class:`workbench.card.model.ModelOptions`).
     """
     if profile not in PROFILES:
         raise WorkbenchError(f"unknown profile {profile!r}; choose 'icc' (plastic card) or 'gpse' "
                              "(Android token)")
     if not 1 <= collation_tries <= 15:
         raise WorkbenchError("collation_tries must be between 1 and 15 (63Cx carries 4 bits)")
+    if under15_sign_pin not in ("blocked", "absent"):
+        raise WorkbenchError(f"under15_sign_pin must be 'blocked' or 'absent', got "
+                             f"{under15_sign_pin!r}")
+    try:
+        options = ModelOptions(verified_query=verified_query)
+    except ValueError as exc:
+        raise WorkbenchError(str(exc)) from None
     auth_value = pin_bytes(AUTH_PIN, auth_pin)
     sign_value = pin_bytes(SIGN_PASSWORD, sign_password)
     text_value = pin_bytes(TEXT_PIN, text_pin if text_pin is not None else auth_pin)
@@ -146,6 +165,8 @@ def create_card(
         cert_serials["sign"] = sign_cert.serial_number
         content.items.update({"key:sign": sign_key, "certificate:sign": sign_cert.public_bytes(der)})
         content.pins["pin:sign"] = sign_value
+    elif under15_sign_pin == "blocked":
+        content.blocked_pins.add("pin:sign")
 
     if profile == "icc":
         keys = {name: key(name) for name in ("text", "surface", "common")}
@@ -161,7 +182,7 @@ def create_card(
             c.TAG_CARD_ID: card_serial.encode(),
             c.TAG_MUNICIPALITY: holder.municipality_code.encode(),
             c.TAG_CARD_EXPIRY: expiry.strftime("%Y%m%d").encode(),
-            c.TAG_CONTACT_ATR: c.ATR_CONTACT[1:],
+            c.TAG_CONTACT_ATR: contact_atr_data(atr_bytes),
         }
     meta: dict[str, Any] = {
         "label": label,
@@ -173,6 +194,8 @@ def create_card(
         "certificate_serials": {k: f"0x{v:X}" for k, v in cert_serials.items()},
         "isd_selectable": profile == "icc",
     }
+    if options != ModelOptions():
+        meta["model_options"] = dataclasses.asdict(options)
     return VirtualCard.personalise(profile, content, atr=atr_bytes, meta=meta, salt=salt,
                                    cert_capacity=cert_capacity,
                                    collation_tries=collation_tries)

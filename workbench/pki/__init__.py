@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from workbench.pki.authority import Authority, CertificateAuthority
-from workbench.pki.clock import JST, Clock, FixedClock, SystemClock, end_of_day_jst
+from workbench.pki.clock import JST, Clock, FileClock, FixedClock, SystemClock, end_of_day_jst
 from workbench.pki.crl import (
     LoadedCrl,
     RevocationSide,
@@ -56,6 +56,7 @@ __all__ = [
     "CertStatus",
     "CertificateAuthority",
     "Clock",
+    "FileClock",
     "FixedClock",
     "Generation",
     "Hierarchy",

@@ -9,7 +9,9 @@ part of :mod:`workbench.pki` that needs the current time takes a :class:`Clock` 
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from pathlib import Path
 
 from workbench.errors import PkiError
 
@@ -90,3 +92,60 @@ class FixedClock(Clock):
 
     def __repr__(self) -> str:
         return f"FixedClock({self._now.isoformat()})"
+
+
+class FileClock(Clock):
+    """A controllable clock shared by processes: the current instant is written in a file.
+
+    ``pki serve --clock FILE`` in one process and ``pki hold --clock FILE`` in another agree on
+    "now", and a test or a scenario moves both by rewriting the file (:meth:`set`,
+    :meth:`advance`) instead of sleeping (CONVENTIONS.md). The file holds one ISO 8601 instant
+    with a time zone; it is re-read whenever it changes. A missing or unreadable file is a
+    one-line :class:`~workbench.errors.PkiError`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], start: datetime | None = None) -> None:
+        self.path = Path(path)
+        self._seen: tuple[int, int] | None = None
+        self._now: datetime | None = None
+        if start is not None:
+            self.set(start)
+        else:
+            self.now()  # fail now, not at the first request, if the file is not a clock
+
+    def now(self) -> datetime:
+        """The instant in the file (re-read when the file changed)."""
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise PkiError(f"clock file {self.path}: {exc.strerror or exc}") from None
+        key = (st.st_mtime_ns, st.st_size)
+        if key != self._seen or self._now is None:
+            text = self.path.read_text(encoding="utf-8").strip()
+            try:
+                value = datetime.fromisoformat(text)
+            except ValueError:
+                raise PkiError(f"clock file {self.path} does not hold an ISO 8601 time "
+                               f"(got {text[:40]!r})") from None
+            self._now = as_utc(value, f"clock file {self.path}")
+            self._seen = key
+        return self._now
+
+    def set(self, t: datetime) -> None:
+        """Write ``t`` (atomically: a reader never sees half a time)."""
+        value = as_utc(t, "clock time")
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        tmp.write_text(value.isoformat() + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+        self._seen = None
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move forward (or back) by ``delta`` and return the new instant."""
+        if not isinstance(delta, timedelta):
+            raise PkiError(f"advance() needs a timedelta, not {type(delta).__name__}")
+        value = self.now() + delta
+        self.set(value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"FileClock({str(self.path)!r})"

@@ -152,3 +152,24 @@ def describe_certificate(cert: x509.Certificate) -> dict[str, Any]:
     if kind == "sign":
         info["basic_four"] = decode_basic_four(cert)
     return info
+
+
+def revocation_pointers(cert: x509.Certificate) -> dict[str, list[str]]:
+    """Where a relying party checks this certificate: its CRL distribution points (URIs and
+    directory names, jpki-card.md 9.7) and OCSP responder URLs (AuthorityInfoAccess, present
+    only when the authority's profile adds it, 9.7 MODEL)."""
+    points: list[str] = []
+    crldp = _extension(cert, x509.CRLDistributionPoints)
+    for point in crldp or ():
+        for name in point.full_name or ():
+            if isinstance(name, x509.UniformResourceIdentifier):
+                points.append(name.value)
+            elif isinstance(name, x509.DirectoryName):
+                points.append(format_name(name.value))
+    ocsp_urls: list[str] = []
+    aia = _extension(cert, x509.AuthorityInformationAccess)
+    for desc in aia or ():
+        if (desc.access_method == x509.AuthorityInformationAccessOID.OCSP
+                and isinstance(desc.access_location, x509.UniformResourceIdentifier)):
+            ocsp_urls.append(desc.access_location.value)
+    return {"crl_distribution_points": points, "ocsp_urls": ocsp_urls}

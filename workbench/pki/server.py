@@ -44,10 +44,13 @@ import binascii
 import contextlib
 import ipaddress
 import logging
+import os
 import re
+import select
 import signal
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from datetime import timedelta
 from typing import Any
@@ -66,6 +69,7 @@ from workbench.pki.profiles import (
     check_partition,
     crl_path,
 )
+from workbench.pki.store import AuthorityStore
 
 #: DER of the id-pkix-ocsp-nonce OID (1.3.6.1.5.5.7.48.1.2, RFC 6960 4.4.1): a request that
 #: carries it cannot be answered from the pre-signed cache.
@@ -75,6 +79,8 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "RepositoryApp",
     "RepositoryServer",
+    "default_workers",
+    "serve_workers",
     "is_loopback",
 ]
 
@@ -411,9 +417,13 @@ class RepositoryServer:
             self._socket.close()
         self._server = self._thread = self._socket = None
 
-    def serve_forever(self, ready: Callable[[str], None] | None = None) -> None:
-        """Serve in the calling (main) thread until SIGINT or SIGTERM; then return."""
-        self._socket = self._bind()
+    def serve_forever(self, ready: Callable[[str], None] | None = None, *,
+                      sock: socket.socket | None = None) -> None:
+        """Serve in the calling (main) thread until SIGINT or SIGTERM; then return.
+
+        ``sock``: an already listening socket to serve on (a worker of :func:`serve_workers`).
+        """
+        self._socket = sock if sock is not None else self._bind()
         self._server = self._uvicorn()
         self.base_url = self._url(self._socket)
         server = self._server
@@ -432,3 +442,140 @@ class RepositoryServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def default_workers() -> int:
+    """The number of cores this process may run on: the default of ``pki serve --workers``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def serve_workers(
+    open_store: Callable[[], AuthorityStore],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    workers: int | None = None,
+    ready: Callable[[str], None] | None = None,
+    allow_remote: bool = False,
+    ready_timeout: float = 60.0,
+    **server_options: Any,
+) -> None:
+    """Serve the repository with ``workers`` processes sharing one listening socket.
+
+    The socket is bound here, then each worker is forked and opens the authority store itself
+    (``open_store``): SQLite connections must never cross a fork, and each worker follows
+    changes made by any process through its own connection (the registry's data_version, see
+    :mod:`workbench.pki.ocsp`). The kernel spreads connections over the workers' accept
+    loops. ``ready`` is called once every worker listens. SIGINT or SIGTERM stops every
+    worker; this returns when all have stopped. A worker that dies stops the others and
+    raises :class:`PkiError`. ``workers=1`` serves in this process.
+    """
+    workers = default_workers() if workers is None else workers
+    if not isinstance(workers, int) or workers < 1:
+        raise PkiError(f"workers must be a whole number ≥ 1, got {workers!r}")
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise PkiError(f"port must be 0..65535, got {port!r}")
+    if not allow_remote and not is_loopback(host):
+        raise PkiError(f"refusing to serve on {host}: the simulated authority serves loopback "
+                       "only (127.0.0.1, ::1); pass allow_remote=True (--allow-remote) if you "
+                       "really mean to expose it")
+    if workers == 1:
+        with open_store() as store:
+            RepositoryServer(store, host, port, allow_remote=allow_remote,
+                             **server_options).serve_forever(ready)
+        return
+    probe = RepositoryServer.__new__(RepositoryServer)  # only for _bind and _url
+    probe.host, probe.port = host, port
+    sock = probe._bind()
+    base_url = probe._url(sock)
+    read_end, write_end = os.pipe()
+    children: list[int] = []
+    try:
+        for _ in range(workers):
+            pid = os.fork()
+            if pid == 0:  # the worker
+                os.close(read_end)
+                code = 1
+                try:
+                    for sig in (signal.SIGINT, signal.SIGTERM):
+                        signal.signal(sig, signal.SIG_DFL)
+                    with open_store() as store:
+                        server = RepositoryServer(store, host, port, allow_remote=allow_remote,
+                                                  **server_options)
+                        server.serve_forever(lambda _url: os.write(write_end, b"1"), sock=sock)
+                    code = 0
+                except BaseException as exc:  # noqa: BLE001 - reported, then the worker exits
+                    log.error("repository worker %d failed: %s", os.getpid(), exc)
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        os.close(write_end)
+        write_end = -1
+        sock.close()  # the workers hold it
+        _await_workers(read_end, workers, ready_timeout, children)
+        if ready is not None:
+            ready(base_url)
+        _supervise(children)
+    finally:
+        if write_end >= 0:
+            os.close(write_end)
+        os.close(read_end)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _await_workers(read_end: int, workers: int, timeout: float, children: list[int]) -> None:
+    """Block until every worker reported that it listens (one byte each through a pipe)."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while seen < workers:
+        left = deadline - time.monotonic()
+        readable, _, _ = select.select([read_end], [], [], max(0.0, left))
+        if not readable:
+            raise PkiError(f"only {seen} of {workers} repository workers started within "
+                           f"{timeout:g} s")
+        chunk = os.read(read_end, workers)
+        if not chunk:
+            raise PkiError(f"a repository worker died while starting ({seen} of {workers} "
+                           "were ready); see the log")
+        seen += len(chunk)
+
+
+def _supervise(children: list[int]) -> None:
+    """Forward SIGINT/SIGTERM to the workers and wait for them; a dying worker stops all."""
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        alive = set(children)
+        failed = False
+        while alive:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            alive.discard(pid)
+            if not stopping:  # a worker ended on its own: take the others down too
+                failed = True
+                log.error("repository worker %d ended (exit status %d)", pid,
+                          os.waitstatus_to_exitcode(status))
+                stop(signal.SIGTERM, None)
+        if failed:
+            raise PkiError("a repository worker stopped unexpectedly; all workers were stopped")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

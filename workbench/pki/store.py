@@ -198,6 +198,8 @@ class AuthorityStore:
         except BaseException:
             conn.close()
             raise
+        if settings is not None:
+            sqlitefile.warn_if_readable(path)  # an authority store: it holds the CA keys
         try:
             if settings is None:
                 if not create:
