@@ -6,6 +6,7 @@ Layering (ARCHITECTURE): ``analysis`` sits above ``transport``, ``card``, ``clie
 
 from workbench.analysis.decode import Annotator, ap_name, decode_trace, describe_p1p2, object_name
 from workbench.analysis.inspect import describe_card, inspect_card
+from workbench.analysis.timing import session_timing
 from workbench.analysis.tracing import TracingTransport, exchanges_frame
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "exchanges_frame",
     "inspect_card",
     "object_name",
+    "session_timing",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.card import VirtualCard
 from workbench.client import JpkiClient, TextApClient
 from workbench.errors import (
     CardError,
@@ -22,6 +21,7 @@ from workbench.errors import (
 from workbench.holder import mask_individual_number
 from workbench.pki import describe_certificate
 from workbench.pki.describe import revocation_pointers
+from workbench.se import load_token
 
 __all__ = ["CERTIFICATE_ORDER", "describe_card", "inspect_card"]
 
@@ -32,7 +32,7 @@ CERTIFICATE_ORDER = ("auth", "auth_ca", "sign", "sign_ca")
 def describe_card(path: str | Path) -> dict[str, Any]:
     """Everything ``card show`` prints about a card image: holder facts (the individual number
     masked), certificates, tries left. Never a PIN or a key."""
-    with VirtualCard.load(path) as card:
+    with load_token(path) as card:
         meta = card.meta
         holder = card.holder
         certs = {name: describe_certificate(cert) | revocation_pointers(cert)

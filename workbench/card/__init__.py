@@ -8,6 +8,7 @@ applications are tables (:mod:`workbench.card.files`); a card is personalised fr
 
 from workbench.card.files import CERTIFICATE_EFS, PROFILES
 from workbench.card.personalise import CardContent
+from workbench.card.token import Token
 from workbench.card.virtual_card import AppView, ObjectView, VirtualCard
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "AppView",
     "CardContent",
     "ObjectView",
+    "Token",
     "VirtualCard",
 ]

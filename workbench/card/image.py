@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from workbench import sqlitefile
+from workbench import hooks, sqlitefile
 from workbench.card.model import Application, BinaryEF, KeyRef, Node, PinRef, RecordEF
 from workbench.card.pin import PinPolicy
 from workbench.errors import CardImageError
@@ -90,7 +90,7 @@ def _policy_from_json(text: str) -> PinPolicy:
     return PinPolicy(**d)
 
 
-def _node_row(aid: str, fid: int, node: Node) -> tuple[Any, ...]:
+def node_row(aid: str, fid: int, node: Node) -> tuple[Any, ...]:
     access = None if getattr(node, "access", None) is None else json.dumps(list(node.access))
     if isinstance(node, BinaryEF):
         return (aid, fid, "binary", node.label, node.data, access, None, None)
@@ -101,7 +101,7 @@ def _node_row(aid: str, fid: int, node: Node) -> tuple[Any, ...]:
     return (aid, fid, "pin", node.label, node.digest, None, _policy_json(node.policy), node.tries_left)
 
 
-def _node_from_row(kind: str, label: str, data: bytes | None, access: str | None, extra: str | None, tries: int | None) -> Node:
+def node_from_row(kind: str, label: str, data: bytes | None, access: str | None, extra: str | None, tries: int | None) -> Node:
     acc = None if access is None else tuple(json.loads(access))
     if kind == "binary":
         return BinaryEF(bytes(data or b""), acc, label)
@@ -121,6 +121,11 @@ class CardStore:
 
     def pin_changed(self, aid: bytes, fid: int, pin: PinRef) -> None:
         """Persist a PIN reference's digest and counter. Must be durable on return."""
+
+    def nodes_changed(self, aid: bytes, nodes: dict[int, Node | None]) -> None:
+        """Persist new or replaced objects of application ``aid`` (``None``: removed) in one
+        transaction: all of them or none (a personalisation step, see
+        :class:`workbench.card.virtual_card.Personalisation`)."""
 
     def close(self) -> None:
         pass
@@ -142,6 +147,22 @@ class SqliteStore(CardStore):
                 "UPDATE nodes SET data = ?, tries = ? WHERE aid = ? AND fid = ?",
                 (pin.digest, pin.tries_left, aid.hex().upper(), fid),
             )
+
+    def nodes_changed(self, aid: bytes, nodes: dict[int, Node | None]) -> None:
+        key = aid.hex().upper()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for fid, node in nodes.items():
+                    self._conn.execute("DELETE FROM nodes WHERE aid = ? AND fid = ?", (key, fid))
+                    if node is not None:
+                        self._conn.execute("INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                           node_row(key, fid, node))
+                    hooks.reached("card:nodes:row-written")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._lock, suppress(sqlite3.Error):
@@ -172,7 +193,7 @@ def write_image(
             )
             conn.executemany(
                 "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [_node_row(aid, fid, node) for fid, node in app.nodes.items()],
+                [node_row(aid, fid, node) for fid, node in app.nodes.items()],
             )
         conn.execute("COMMIT")
 
@@ -213,7 +234,7 @@ def read_image(path: Path) -> tuple[dict[str, Any], list[Application], SqliteSto
                 "SELECT fid, kind, label, data, access, extra, tries FROM nodes WHERE aid = ? ORDER BY fid",
                 (aid,),
             ):
-                app.nodes[row[0]] = _node_from_row(*row[1:])
+                app.nodes[row[0]] = node_from_row(*row[1:])
             apps.append(app)
         conn.execute("PRAGMA query_only = OFF")
         conn.execute("PRAGMA journal_mode = WAL")

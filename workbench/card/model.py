@@ -67,6 +67,13 @@ class PinRef:
     def blocked(self) -> bool:
         return self.policy.always_blocked or self.tries_left == 0
 
+    @property
+    def is_set(self) -> bool:
+        """False for a PIN object that has no value yet (the phone applet's PINs before the
+        app registers them, smartphone-service.md 15.2 C10-C11): VERIFY then answers ``69 85``
+        and RESET RETRY COUNTER may set it once."""
+        return bool(self.digest) or self.blocked
+
 
 Node = BinaryEF | RecordEF | KeyRef | PinRef
 

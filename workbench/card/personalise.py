@@ -24,7 +24,14 @@ from workbench.card.model import Application, BinaryEF, KeyRef, Node, PinRef, Re
 from workbench.card.pin import pin_digest
 from workbench.errors import WorkbenchError
 
-__all__ = ["CardContent", "ContentError", "build_applications", "check_pins"]
+__all__ = [
+    "CardContent",
+    "ContentError",
+    "build_applications",
+    "check_pins",
+    "empty_application",
+    "node_for",
+]
 
 ContentValue = bytes | rsa.RSAPrivateKey | list[bytes]
 
@@ -136,3 +143,40 @@ def check_pins(content: CardContent, profile: str) -> None:
             value = content.pins.get(row.content or "")
             if value is not None:
                 row.policy.check(value)
+
+
+def empty_application(spec: ApSpec, profile: str) -> Application:
+    """An application as an applet is installed: its PIN objects without values (not set),
+    content-less objects (the SET PUBLIC IC KEY reference), and no EF or key yet; the issuer's
+    personalisation writes them (:class:`workbench.card.virtual_card.Personalisation`)."""
+    nodes: dict[int, Node] = {}
+    for row in spec.files:
+        if row.kind == "pin":
+            assert row.policy is not None
+            blocked = row.policy.always_blocked
+            nodes[row.fid] = PinRef(row.policy, b"", 0 if blocked else row.policy.max_tries,
+                                    row.name_ja)
+        elif row.kind == "key" and row.content is None:
+            nodes[row.fid] = KeyRef(None, row.access_for(profile), row.usage, row.name_ja)
+        elif row.kind == "binary" and row.fixed is not None:
+            nodes[row.fid] = BinaryEF(row.fixed, row.access_for(profile), row.name_ja)
+    return Application(spec.aid, spec.name, nodes, None, spec.session_key_sw)
+
+
+def node_for(spec: ApSpec, profile: str, fid: int, value: bytes | rsa.RSAPrivateKey,
+             cert_capacity: str | int = "round256") -> Node:
+    """The node that row ``fid`` of ``spec`` becomes with ``value`` (an EF's bytes or a key)."""
+    row = spec.by_fid.get(fid)
+    if row is None:
+        raise ContentError(f"{spec.name} has no object {fid:04X}")
+    access = row.access_for(profile)
+    if row.kind == "binary":
+        if not isinstance(value, bytes):
+            raise ContentError(f"{row.label} takes bytes")
+        return BinaryEF(pad_ef(value, cert_capacity) if row.padded else value, access,
+                        row.name_ja)
+    if row.kind == "key" and row.content is not None:
+        if not isinstance(value, rsa.RSAPrivateKey):
+            raise ContentError(f"{row.label} takes an RSA private key")
+        return KeyRef(value, access, row.usage, row.name_ja)
+    raise ContentError(f"{row.label} is not written by personalisation")

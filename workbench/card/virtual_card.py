@@ -12,8 +12,9 @@ import hashlib
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -37,7 +38,7 @@ from workbench.apdu import (
 )
 from workbench.card import image as card_image
 from workbench.card.constants import DIGEST_INFO_PREFIXES, ISD_AID, JPKI_AP_AID, TAG_CONTACT_ATR
-from workbench.card.files import CERTIFICATE_EFS, DEFAULT_COLLATION_TRIES
+from workbench.card.files import CERTIFICATE_EFS, DEFAULT_COLLATION_TRIES, application_spec
 from workbench.card.model import (
     Access,
     Application,
@@ -48,7 +49,7 @@ from workbench.card.model import (
     PinRef,
     RecordEF,
 )
-from workbench.card.personalise import CardContent, build_applications
+from workbench.card.personalise import CardContent, build_applications, node_for
 from workbench.card.pin import pin_bytes, pin_digest, pin_matches
 from workbench.errors import APDUError, PinFormatError, WorkbenchError
 from workbench.holder import Holder, holder_from_json
@@ -90,6 +91,21 @@ def _raw_type1_signature(key: rsa.RSAPrivateKey, data: bytes) -> bytes:
     m2 = pow(m, pn.dmq1, pn.q)
     s = m2 + ((pn.iqmp * (m1 - m2)) % pn.p) * pn.q
     return s.to_bytes(k, "big")
+
+
+@dataclass(eq=False)
+class CardSession:
+    """What a card remembers between commands of one session: the selected application, the
+    current EF and the verified PINs (jpki-card.md 2.3). Power and reset clear it."""
+
+    app: Application | None = None
+    ef: int | None = None
+    verified: set[int] = field(default_factory=set)
+
+    def clear(self) -> None:
+        self.app = None
+        self.ef = None
+        self.verified.clear()
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,74 @@ class AppView:
                    MappingProxyType({fid: ObjectView.of(fid, n) for fid, n in app.nodes.items()}))
 
 
+class Personalisation:
+    """Changes to one application's objects, staged during a personalisation sequence and
+    written together (the phone applet's STORE DATA blocks, globalplatform.md 5.5): a process
+    killed before :meth:`commit` leaves the old content, never a mix.
+
+    Get one from :meth:`VirtualCard.personalisation`. Objects follow the file tables
+    (:mod:`workbench.card.files`): access rules, names and EF capacity come from there.
+    """
+
+    def __init__(self, card: VirtualCard, aid: bytes, cert_capacity: str | int) -> None:
+        spec = application_spec(aid)
+        if spec is None or aid not in card._apps:
+            raise WorkbenchError(f"this card has no application {aid.hex().upper()}")
+        self._card = card
+        self._aid = aid
+        self._spec = spec
+        self._capacity = cert_capacity
+        self._staged: dict[int, Node | None] = {}
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._staged)
+
+    def _current(self, fid: int) -> Node | None:
+        if fid in self._staged:
+            return self._staged[fid]
+        return self._card._apps[self._aid].nodes.get(fid)
+
+    def put_ef(self, fid: int, data: bytes) -> None:
+        """Write (or replace) EF ``fid`` with ``data``."""
+        self._staged[fid] = node_for(self._spec, self._card.profile, fid, data, self._capacity)
+
+    def generate_key(self, fid: int, keygen: Callable[[], rsa.RSAPrivateKey]) -> rsa.RSAPublicKey:
+        """Make the key pair ``fid`` with ``keygen`` (inside the card) and return only its
+        public half; the private key is never handed out."""
+        key = keygen()
+        self._staged[fid] = node_for(self._spec, self._card.profile, fid, key, self._capacity)
+        return key.public_key()
+
+    def clear_pin(self, fid: int) -> None:
+        """PIN object ``fid`` back to "not set" with a full counter (password reset, 15.7)."""
+        node = self._current(fid)
+        if not isinstance(node, PinRef) or not node.policy.changeable:
+            raise WorkbenchError(f"{fid:04X} is not a PIN this card lets its issuer reset")
+        self._staged[fid] = PinRef(node.policy, b"", node.policy.max_tries, node.label)
+
+    def commit(self) -> None:
+        """Write every staged change in one transaction, then use it."""
+        if not self._staged:
+            return
+        card = self._card
+        with card._lock:
+            card._store.nodes_changed(self._aid, dict(self._staged))
+            nodes = card._apps[self._aid].nodes
+            for fid, node in self._staged.items():
+                if node is None:
+                    nodes.pop(fid, None)
+                else:
+                    nodes[fid] = node
+                for session in (card._s, *card._sessions):  # no session keeps it verified
+                    session.verified.discard(fid)
+            card._apps[self._aid].nodes = dict(sorted(nodes.items()))
+        self._staged.clear()
+
+    def discard(self) -> None:
+        self._staged.clear()
+
+
 class VirtualCard:
     """A virtual My Number card (profile ``"icc"``) or Android phone token (``"gpse"``).
 
@@ -167,9 +251,8 @@ class VirtualCard:
         }
         self.options = ModelOptions.from_meta(meta.get("model_options"))
         self._powered = False
-        self._app: Application | None = None
-        self._ef: int | None = None
-        self._verified: set[int] = set()
+        self._s = CardSession()  # the basic channel's session; an SE keeps one per channel
+        self._sessions: weakref.WeakSet[CardSession] = weakref.WeakSet()  # an SE's channels
 
     # ------------------------------------------------------------------ construction, files
     @classmethod
@@ -291,9 +374,29 @@ class VirtualCard:
         return self._powered
 
     def _clear_session(self) -> None:
-        self._app = None
-        self._ef = None
-        self._verified.clear()
+        self._s.clear()
+
+    def transmit_in(self, session: CardSession, apdu: bytes) -> bytes:
+        """Process one command in ``session`` instead of the basic channel's.
+
+        A secure element hosts the JPKI applet on several logical channels at once (OMAPI,
+        globalplatform.md 9); each channel has its own selected file and verified PINs, while
+        the file system and its retry counters are one. The channel bits of the CLA are the
+        host's business: the SE strips them before calling this.
+        """
+        if not isinstance(apdu, (bytes, bytearray, memoryview)):
+            raise TypeError("transmit_in() takes the APDU as bytes")
+        raw = bytes(apdu)
+        with self._lock:
+            self._sessions.add(session)
+            previous, self._s = self._s, session
+            try:
+                return self._dispatch(raw)
+            except Exception:  # a bug must not escape to the reader (section 10)
+                log.exception("virtual card: internal error while processing %s", raw[:4].hex())
+                return SW.NO_PRECISE_DIAGNOSIS.bytes
+            finally:
+                self._s = previous
 
     # ------------------------------------------------------------------ inspection (not APDU)
     def pin_status(self) -> dict[str, int]:
@@ -314,6 +417,11 @@ class VirtualCard:
             if isinstance(node, BinaryEF):
                 out[name] = x509.load_der_x509_certificate(strip_filler(node.data))
         return out
+
+    def personalisation(self, aid: bytes, *,
+                        cert_capacity: str | int = "round256") -> Personalisation:
+        """Stage changes to application ``aid``'s objects (see :class:`Personalisation`)."""
+        return Personalisation(self, aid, cert_capacity)
 
     @property
     def files(self) -> Mapping[bytes, AppView]:
@@ -345,7 +453,7 @@ class VirtualCard:
                             node.digest = pin_digest(self._salt, value)
                         node.tries_left = node.policy.max_tries
                         self._store.pin_changed(app.aid, fid, node)
-                        self._verified.discard(fid)
+                        self._s.verified.discard(fid)
                         return
         raise WorkbenchError(f"this card has no PIN named {name!r}")
 
@@ -404,42 +512,50 @@ class VirtualCard:
                     return OK
                 return SW.FILE_NOT_FOUND.bytes
             self._clear_session()
-            self._app = app
+            self._s.app = app
             return OK
         if p1 == P1_SELECT_EF:
             if p2 not in _SELECT_P2:
                 return SW.WRONG_P1P2.bytes
             if len(cmd.data) != 2:
                 return SW.WRONG_LENGTH.bytes
-            if self._app is None:
+            if self._s.app is None:
                 return SW.FILE_NOT_FOUND.bytes
             fid = int.from_bytes(cmd.data, "big")
-            if fid not in self._app.nodes:
+            if fid not in self._s.app.nodes:
                 return SW.FILE_NOT_FOUND.bytes
-            self._ef = fid
+            self._s.ef = fid
             return OK
         if p1 == 0x00:
             if not cmd.data:
                 # MF: 6A86 right after reset, 90 00 (state unchanged) with an AP selected (U)
-                return OK if self._app is not None else SW.WRONG_P1P2.bytes
+                return OK if self._s.app is not None else SW.WRONG_P1P2.bytes
             return SW.FILE_NOT_FOUND.bytes
         return SW.WRONG_P1P2.bytes
 
     def _resolve(self, p: int) -> tuple[int | None, Node | None]:
         """Current EF, or the EF named by a ``80 | SFI`` parameter (jpki-card.md 2.2, 4.1)."""
-        app = self._app
+        app = self._s.app
         if app is None:
             return None, None
         if p == P2_CURRENT_KEY:
-            fid = self._ef
+            fid = self._s.ef
         else:
             fid = p & SFI_MASK
         if fid is None:
             return None, None
         return fid, app.nodes.get(fid)
 
+    @staticmethod
+    def _pins_set(app: Application, access: tuple[int, ...] | None) -> bool:
+        for fid in access or ():
+            pin = app.nodes.get(fid)
+            if isinstance(pin, PinRef) and not pin.is_set:
+                return False
+        return True
+
     def _allowed(self, access: tuple[int, ...] | None) -> bool:
-        return access is None or any(f in self._verified for f in access)
+        return access is None or any(f in self._s.verified for f in access)
 
     # --- READ BINARY (jpki-card.md 4.1)
     def _read_binary(self, cmd: CommandAPDU) -> bytes:
@@ -449,7 +565,7 @@ class VirtualCard:
                 return SW.WRONG_P1P2.bytes
             fid, node = self._resolve(P2_CURRENT_KEY | (p1 & SFI_MASK))
             if node is None:
-                return SW.FILE_NOT_FOUND.bytes if self._app is not None else SW.NO_CURRENT_EF.bytes
+                return SW.FILE_NOT_FOUND.bytes if self._s.app is not None else SW.NO_CURRENT_EF.bytes
             offset = cmd.p2
         else:
             fid, node = self._resolve(P2_CURRENT_KEY)
@@ -463,7 +579,7 @@ class VirtualCard:
         if not self._allowed(node.access):
             return SW.SECURITY_STATUS_NOT_SATISFIED.bytes
         if p1 & P1_READ_SFI:
-            self._ef = fid
+            self._s.ef = fid
         data = node.data
         if offset >= len(data):
             return SW.WRONG_OFFSET.bytes
@@ -482,7 +598,7 @@ class VirtualCard:
         if not self._allowed(node.access):
             return SW.SECURITY_STATUS_NOT_SATISFIED.bytes
         if sfi:
-            self._ef = fid
+            self._s.ef = fid
         if not 1 <= cmd.p1 <= len(node.records):
             return SW.RECORD_NOT_FOUND.bytes
         record = node.records[cmd.p1 - 1]
@@ -493,24 +609,26 @@ class VirtualCard:
         if cmd.p1 != 0x00 or not cmd.p2 & 0x80 or cmd.p2 & 0x60:
             return SW.WRONG_P1P2.bytes
         fid, node = self._resolve(cmd.p2)
-        if not isinstance(node, PinRef) or fid is None or self._app is None:
+        if not isinstance(node, PinRef) or fid is None or self._s.app is None:
             return SW.NO_CURRENT_EF.bytes
         if not cmd.data:  # retry-counter query: never spends a try (jpki-card.md 4.3)
-            if fid in self._verified and self.options.verified_query == "9000":
+            if fid in self._s.verified and self.options.verified_query == "9000":
                 return OK  # MODEL option: some real cards answer 90 00 once verified
             return TRIES_BYTES[0 if node.blocked else min(node.tries_left, 15)]
         if node.blocked:
             return SW.AUTHENTICATION_BLOCKED.bytes
+        if not node.is_set:  # the phone applet before its PINs are registered (MODEL)
+            return SW.CONDITIONS_NOT_SATISFIED.bytes
         # Anti-tearing: spend the try and make it durable before comparing.
         node.tries_left -= 1
-        self._store.pin_changed(self._app.aid, fid, node)
+        self._store.pin_changed(self._s.app.aid, fid, node)
         hooks.reached("card:verify:counter-spent")
         if pin_matches(self._salt, node.digest, cmd.data):
             node.tries_left = node.policy.max_tries
-            self._store.pin_changed(self._app.aid, fid, node)
-            self._verified.add(fid)
+            self._store.pin_changed(self._s.app.aid, fid, node)
+            self._s.verified.add(fid)
             return OK
-        self._verified.discard(fid)
+        self._s.verified.discard(fid)
         return TRIES_BYTES[min(node.tries_left, 15)]
 
     # --- CHANGE REFERENCE DATA 00 24 01 80 (jpki-card.md 4.4) and JICSAP CHANGE KEY 80 32
@@ -524,9 +642,38 @@ class VirtualCard:
             return SW.WRONG_P1P2.bytes
         return self._set_new_value(cmd, jicsap=True)
 
+    # --- RESET RETRY COUNTER 00 2C 02 P2: the phone applet's PIN registration
+    def _reset_retry_counter(self, cmd: CommandAPDU) -> bytes:
+        """Set a PIN object that has no value yet, once (smartphone-service.md 15.2 C11, MODEL).
+
+        P1 ``02``: the data is the new reference value only; P2 ``80`` (current EF) or
+        ``80 | SFI`` (``98`` for 0018, ``9B`` for 001B). The plastic card has no such command
+        (``6D 00``). A PIN that is set already is refused with ``69 85``: resetting a known
+        PIN goes through the card (smartphone-service.md 15.7, DGI A0F0), never through here.
+        """
+        if self.profile != "gpse":
+            return SW.INS_NOT_SUPPORTED.bytes
+        if cmd.p1 != 0x02 or not cmd.p2 & 0x80 or cmd.p2 & 0x60:
+            return SW.WRONG_P1P2.bytes
+        fid, node = self._resolve(cmd.p2)
+        if not isinstance(node, PinRef) or fid is None or self._s.app is None:
+            return SW.NO_CURRENT_EF.bytes
+        if node.is_set:
+            return SW.CONDITIONS_NOT_SATISFIED.bytes
+        if not cmd.data:
+            return SW.WRONG_LENGTH.bytes
+        try:
+            node.policy.check(cmd.data)
+        except PinFormatError:
+            return SW.WRONG_DATA.bytes
+        node.digest = pin_digest(self._salt, cmd.data)
+        node.tries_left = node.policy.max_tries
+        self._store.pin_changed(self._s.app.aid, fid, node)
+        return OK
+
     def _set_new_value(self, cmd: CommandAPDU, *, jicsap: bool) -> bytes:
         fid, node = self._resolve(cmd.p2)
-        if not isinstance(node, PinRef) or fid is None or self._app is None:
+        if not isinstance(node, PinRef) or fid is None or self._s.app is None:
             return SW.NO_CURRENT_EF.bytes
         if (node.policy.name in ("juki", "common")) != jicsap:
             # 共通AP / 住基AP keys change with 80 32 only; JPKI and text AP keys with 00 24
@@ -535,7 +682,7 @@ class VirtualCard:
             return SW.CONDITIONS_NOT_SATISFIED.bytes
         if node.blocked:
             return SW.AUTHENTICATION_BLOCKED.bytes
-        if fid not in self._verified:
+        if fid not in self._s.verified:
             return SW.SECURITY_STATUS_NOT_SATISFIED.bytes
         if not cmd.data:
             return SW.WRONG_LENGTH.bytes
@@ -545,12 +692,12 @@ class VirtualCard:
             return SW.WRONG_DATA.bytes
         node.digest = pin_digest(self._salt, cmd.data)
         node.tries_left = node.policy.max_tries
-        self._store.pin_changed(self._app.aid, fid, node)
+        self._store.pin_changed(self._s.app.aid, fid, node)
         return OK
 
     # --- COMPUTE DIGITAL SIGNATURE 80 2A (jpki-card.md 4.5)
     def _sign(self, cmd: CommandAPDU) -> bytes:
-        app = self._app
+        app = self._s.app
         if app is None:
             return SW.NO_CURRENT_EF.bytes
         if cmd.p1 > 0x05:
@@ -565,6 +712,8 @@ class VirtualCard:
             _, node = self._resolve(cmd.p2)
             if not isinstance(node, KeyRef) or node.usage != "sign" or node.key is None:
                 return SW.NO_CURRENT_EF.bytes
+            if not self._pins_set(app, node.access):
+                return SW.CONDITIONS_NOT_SATISFIED.bytes  # phone applet, PINs not registered
             if not self._allowed(node.access):
                 return SW.SECURITY_STATUS_NOT_SATISFIED.bytes
             key = node.key
@@ -600,7 +749,7 @@ class VirtualCard:
             return SW.WRONG_P1P2.bytes
         _, node = self._resolve(cmd.p2)
         if node is None:
-            return SW.NO_CURRENT_EF.bytes if self._app is None or cmd.p2 == P2_CURRENT_KEY else SW.FILE_NOT_FOUND.bytes
+            return SW.NO_CURRENT_EF.bytes if self._s.app is None or cmd.p2 == P2_CURRENT_KEY else SW.FILE_NOT_FOUND.bytes
         if not isinstance(node, KeyRef) or node.usage != "internal-auth" or node.key is None:
             return SW.CONDITIONS_NOT_SATISFIED.bytes
         if not 0 < len(cmd.data) <= 255:
@@ -621,7 +770,7 @@ class VirtualCard:
     def _get_data(self, cmd: CommandAPDU) -> bytes:
         tag = (cmd.p1 << 8) | cmd.p2
         value = self._get_data.get(tag)
-        if value is None or (self._app is not None and tag != TAG_CONTACT_ATR):
+        if value is None or (self._s.app is not None and tag != TAG_CONTACT_ATR):
             return SW.DATA_NOT_FOUND.bytes
         if cmd.le is None:
             return SW.WRONG_LENGTH.bytes
@@ -631,10 +780,10 @@ class VirtualCard:
 
     # --- proprietary commands the card only refuses (jpki-card.md 3.3, 4.6)
     def _set_session_key(self, cmd: CommandAPDU) -> bytes:
-        return SW(self._app.session_key_sw).bytes if self._app is not None else SW.SECURITY_STATUS_NOT_SATISFIED.bytes
+        return SW(self._s.app.session_key_sw).bytes if self._s.app is not None else SW.SECURITY_STATUS_NOT_SATISFIED.bytes
 
     def _set_public_ic_key(self, cmd: CommandAPDU) -> bytes:
-        if self._app is not None and 0x0016 in self._app.nodes:
+        if self._s.app is not None and 0x0016 in self._s.app.nodes:
             return SW.WRONG_P1P2.bytes
         return SW.INS_NOT_SUPPORTED.bytes
 
@@ -656,6 +805,7 @@ _HANDLERS: dict[tuple[int, int], Callable[[VirtualCard, CommandAPDU], bytes]] = 
     (0x00, INS.READ_RECORD): VirtualCard._read_record,
     (0x00, INS.VERIFY): VirtualCard._verify,
     (0x00, INS.CHANGE_REFERENCE_DATA): VirtualCard._change,
+    (0x00, INS.RESET_RETRY_COUNTER): VirtualCard._reset_retry_counter,
     (0x00, INS.GET_CHALLENGE): VirtualCard._get_challenge,
     (0x00, INS.INTERNAL_AUTHENTICATE): VirtualCard._internal_authenticate,
     (0x00, INS.GET_DATA): VirtualCard._get_data,

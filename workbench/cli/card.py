@@ -159,12 +159,12 @@ def _new(args: argparse.Namespace) -> int:
 def _require_card_image(path: Path) -> None:
     """``--force`` replaces a card image and nothing else: a text file, another application's
     database or a folder given by mistake is refused and left untouched."""
-    from workbench.card import VirtualCard
     from workbench.errors import CardImageError
+    from workbench.se import SeImageError, load_token
 
     try:
-        VirtualCard.load(path).close()
-    except CardImageError:
+        load_token(path).close()
+    except (CardImageError, SeImageError):
         raise CliError(f"{path} is not a card image; --force replaces only card images, and "
                        "this file was left untouched") from None
 
@@ -176,9 +176,9 @@ def _export(args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509 import load_der_x509_certificate
 
-    from workbench.card import VirtualCard
     from workbench.client import JpkiClient
     from workbench.errors import SecurityStatusError
+    from workbench.se import load_token
     from workbench.transport import VirtualCardTransport
 
     def secret(what: str) -> str:
@@ -193,7 +193,7 @@ def _export(args: argparse.Namespace) -> int:
                            "or run in a terminal to be asked")
         return getpass.getpass(f"{what}: ")
 
-    with VirtualCard.load(args.path) as card, VirtualCardTransport(card) as transport:
+    with load_token(args.path) as card, VirtualCardTransport(card) as transport:
         client = JpkiClient(transport)
         needs = None
         if args.cert == "sign":
@@ -243,11 +243,11 @@ def _show(args: argparse.Namespace) -> int:
 
 def _apdu(args: argparse.Namespace) -> int:
     from workbench.apdu import CommandAPDU, ResponseAPDU, mask_command, response_meaning
-    from workbench.card import VirtualCard
     from workbench.errors import APDUError
+    from workbench.se import load_token
 
     commands = [parse_hex(h) for h in args.hex]  # validate everything before sending anything
-    with VirtualCard.load(args.path) as card:
+    with load_token(args.path) as card:
         card.power_on()
         for raw in commands:
             cmd: CommandAPDU | None

@@ -11,6 +11,7 @@ from workbench.lifecycle.issuance import (
     DEFAULT_SIGN_PASSWORD,
     create_card,
     issue_card,
+    load_token,
 )
 
-__all__ = ["DEFAULT_AUTH_PIN", "DEFAULT_SIGN_PASSWORD", "create_card", "issue_card"]
+__all__ = ["DEFAULT_AUTH_PIN", "DEFAULT_SIGN_PASSWORD", "create_card", "issue_card", "load_token"]

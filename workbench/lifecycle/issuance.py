@@ -18,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from workbench.apdu import INS, SW, CommandAPDU
 from workbench.card import VirtualCard
 from workbench.card import constants as c
 from workbench.card.atr import contact_atr_data, resolve_atr
@@ -45,6 +47,7 @@ from workbench.pki import Authority, Hierarchy, derive_seed, generate_rsa_key, s
 from workbench.pki.clock import jst_date
 from workbench.pki.profiles import age_on
 from workbench.pki.store import AuthorityStore, StoreError
+from workbench.se import SecureElement, TsmSession, gp, load_token
 
 __all__ = [
     "DEFAULT_AUTH_PIN",
@@ -52,6 +55,7 @@ __all__ = [
     "SIGN_MIN_AGE",
     "create_card",
     "issue_card",
+    "load_token",
 ]
 
 DEFAULT_AUTH_PIN = "1234"
@@ -77,14 +81,16 @@ def create_card(
     serial: str | None = None,
     under15_sign_pin: str = "blocked",
     verified_query: str = "63Cx",
-) -> VirtualCard:
+) -> VirtualCard | SecureElement:
     """Issue a virtual card (``"icc"``) or Android phone token (``"gpse"``).
 
     ``seed`` makes the holder, every key and every certificate serial reproducible (seeded keys
     are for demos and tests only). PINs are format-checked here (jpki-card.md 6) and stored
     only as salted digests. ``text_pin`` defaults to ``auth_pin`` (many holders set the 4-digit
-    PINs alike at issuance). The phone token (jpki-card.md 8) has the JPKI AP only, label
-    ``JPKIAPGPSETOKEN``, and its auth certificate needs the auth PIN.
+    PINs alike at issuance). The phone token (jpki-card.md 8) is a
+    :class:`~workbench.se.SecureElement` hosting the JPKI applet, installed and personalised
+    through SCP03 with its key pairs generated inside the SE (smartphone-service.md 15.2): the
+    JPKI AP only, label ``JPKIAPGPSETOKEN``, the auth certificate behind the auth PIN.
 
     A holder under 15 gets no signing certificate (EF 0008 starts ``00``, jpki-card.md 3.1):
     EF 0001 and the key 001A are absent. What the card holds at the signing password 001B is
@@ -132,6 +138,12 @@ def create_card(
     salt = os.urandom(16) if seed is None else derive_seed(seed, "card", profile, "salt")[:16]
     card_serial = serial or "".join(str(rng.randrange(10)) for _ in range(16))
     label = c.LABEL_ICC if profile == "icc" else c.LABEL_GPSE
+
+    if profile == "gpse":
+        return _issue_phone_token(
+            holder, authority, at=at, expiry=expiry, seed=seed, label=label, serial=card_serial,
+            auth_value=auth_value, sign_value=sign_value if has_sign else None, atr=atr_bytes,
+            new_serial=new_serial, rng=rng if seed is not None else None, options=options)
 
     content = CardContent()
     content.pins.update({
@@ -201,7 +213,87 @@ def create_card(
                                    collation_tries=collation_tries)
 
 
-def issue_card(store: AuthorityStore, profile: str = "icc", **create_card_kwargs: Any) -> VirtualCard:
+def _seeded_keygen(seed: int | None) -> Callable[[int], rsa.RSAPrivateKey]:
+    """Key generation inside the SE: the first key pair of each slot is the seeded one the
+    plastic-card path would make (reproducible demos, test-only); later ones (a re-issued
+    signing key after a release, smartphone-service.md 9.2) are fresh."""
+    used: set[int] = set()
+
+    def generate(fid: int) -> rsa.RSAPrivateKey:
+        label = {c.KEY_AUTH: "auth", c.KEY_SIGN: "sign"}[fid]
+        if seed is not None and fid not in used:
+            used.add(fid)
+            return generate_rsa_key(derive_seed(seed, "card", "gpse", label))
+        return generate_rsa_key(None)
+
+    return generate
+
+
+def _issue_phone_token(
+    holder: Holder, authority: Authority, *, at: datetime, expiry: date, seed: int | None,
+    label: str, serial: str, auth_value: bytes, sign_value: bytes | None, atr: bytes,
+    new_serial: Callable[[], int], rng: random.Random | None, options: ModelOptions,
+) -> SecureElement:
+    """The Android token the way the service makes it (smartphone-service.md 15.2 C1-C11):
+    a factory SE, the TSM's SCP03 session at level 33 to the JPKI SSD, INSTALL, key pairs
+    generated in the SE, certificates issued for them and written with STORE DATA, SET STATUS
+    ``0F``, then the app registers the PINs with RESET RETRY COUNTER."""
+    if options != ModelOptions():
+        raise WorkbenchError("verified_query is a plastic-card MODEL option here; the phone "
+                             "applet answers the empty VERIFY with 63Cx")
+    se_seed = None if seed is None else derive_seed(seed, "card", "gpse", "se")
+    se = SecureElement.factory(seed=se_seed, keygen=_seeded_keygen(seed))
+    se.power_on()
+    tsm = TsmSession(se.transmit, se.key_sets[gp.JPKI_SSD_AID][0],
+                     host_challenge=None if se_seed is None else se_seed[:8])
+    tsm.open()
+    tsm.install_jpki()
+    tsm.personalise()
+    der = Encoding.DER
+    auth_cert = authority.issue_auth_certificate(
+        holder, tsm.generate_key("auth"), at=at, card_expiry=expiry, token="gpse",
+        serial=new_serial(), rng=rng)
+    cert_serials = {"auth": auth_cert.serial_number}
+    dgis = [(gp.DGI.AUTH_CERTIFICATE, auth_cert.public_bytes(der))]
+    if sign_value is not None:
+        sign_cert = authority.issue_signing_certificate(
+            holder, tsm.generate_key("sign"), at=at, card_expiry=expiry, token="gpse",
+            serial=new_serial(), rng=rng)
+        cert_serials["sign"] = sign_cert.serial_number
+        dgis.append((gp.DGI.SIGN_CERTIFICATE, sign_cert.public_bytes(der)))
+    dgis += [
+        (gp.DGI.AUTH_CA_CERTIFICATE, authority.current_ca(Hierarchy.AUTH, at).certificate
+         .public_bytes(der)),
+        (gp.DGI.SIGN_CA_CERTIFICATE, authority.current_ca(Hierarchy.SIGN, at).certificate
+         .public_bytes(der)),
+        (gp.DGI.TOKEN_INFO, token_info(label, serial)),
+        (gp.DGI.CERTIFICATE_PRESENCE, certificate_presence(sign_value is not None)),
+    ]
+    tsm.store(dgis, last=True)
+    tsm.set_status(gp.ApplicationState.PERSONALIZED)
+    # the app, in plain over OMAPI inside the phone: each PIN registered once (C11)
+    set_pins = [(0x98, auth_value)] + ([(0x9B, sign_value)] if sign_value is not None else [])
+    se.transmit(CommandAPDU.select_df(c.JPKI_AP_AID).to_bytes())
+    for p2, value in set_pins:
+        answer = se.transmit(CommandAPDU(0x00, INS.RESET_RETRY_COUNTER, 0x02, p2, value).to_bytes())
+        if answer != SW.SUCCESS.bytes:
+            raise WorkbenchError(f"the phone applet refused a PIN registration ({answer.hex()})")
+    se.power_off()
+    se.update_meta(
+        label=label,
+        holder=holder_to_json(holder),
+        issued_at=at.isoformat(),
+        card_expiry=expiry.isoformat(),
+        serial_number=serial,
+        seed=seed,
+        certificate_serials={k: f"0x{v:X}" for k, v in cert_serials.items()},
+        atr=atr.hex().upper(),
+    )
+    return se
+
+
+def issue_card(store: AuthorityStore, profile: str = "icc",
+               **create_card_kwargs: Any) -> VirtualCard | SecureElement:
     """Issue a card or phone token with a stored authority and register its certificates.
 
     Takes :func:`create_card`'s keywords (not ``authority``). The signing and
@@ -216,3 +308,4 @@ def issue_card(store: AuthorityStore, profile: str = "icc", **create_card_kwargs
     chosen = [certs[name] for name in ("sign", "auth", "sign_ca", "auth_ca") if name in certs]
     store.register_issued(chosen, partition=card.holder.municipality_code, token=profile)
     return card
+

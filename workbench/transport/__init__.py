@@ -34,7 +34,7 @@ from workbench.transport.trace import (
 )
 
 if TYPE_CHECKING:
-    from workbench.card import VirtualCard
+    from workbench.card import Token
 
 __all__ = [
     "TRACE_SCHEMA_VERSION",
@@ -55,13 +55,14 @@ __all__ = [
 
 
 class VirtualCardTransport:
-    """The virtual card in this process. ``connect`` powers it (cold reset), ``disconnect``
-    powers it off, which clears every verified PIN as taking a card out of the field does."""
+    """A simulated token in this process: the virtual card or a phone's secure element
+    (:class:`workbench.card.Token`). ``connect`` powers it (cold reset), ``disconnect`` powers
+    it off, which clears every verified PIN as taking a card out of the field does."""
 
     is_virtual = True
     pin_guard = None
 
-    def __init__(self, card: VirtualCard) -> None:
+    def __init__(self, card: Token) -> None:
         self.card = card
         self._connected = False
 
