@@ -28,13 +28,14 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SW_OK = b"\x90\x00"
 
 
-def _wait_for_signal(running: object) -> None:
+def _wait_for_signal(running: Callable[[], bool]) -> None:
     """Block the main thread until SIGTERM/SIGINT, as ``card serve`` does (0.5 s waits)."""
     done = threading.Event()
 
@@ -44,7 +45,7 @@ def _wait_for_signal(running: object) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     while not done.wait(0.5):
-        if not running():  # type: ignore[operator]
+        if not running():
             break
 
 
@@ -53,7 +54,6 @@ class EchoCard:
 
     def __init__(self, atr: bytes, sw_only: bool) -> None:
         self.atr = atr
-        self.label = "echo"
         self._sw_only = sw_only
 
     def power_on(self) -> bytes:

@@ -1,10 +1,12 @@
 """The virtual card on the real PC/SC stack (issue 4 items 1-3): pcscd + vpcd + pyscard.
 
 A private pcscd (tests/pcsc_helpers.py: own mount namespace or socket activation, own
-reader.conf, own vpcd ports) serves the plastic card in "Virtual PCD 00 00" and the Android
-token in "Virtual PCD 00 01" through ``jpki-workbench card serve``; the host side talks to them
-through :class:`workbench.transport.pcsc.PcscTransport`, OpenSC and pcsc-tools, exactly as to a
-real reader. Every process started here is stopped in fixture teardown.
+reader.conf, own vpcd ports) serves the plastic card (a card image) in "Virtual PCD 00 00" and
+the Android token (an SE image: the phone's GlobalPlatform secure element hosting the JPKI
+applet) in "Virtual PCD 00 01" through ``jpki-workbench card serve``; the host side talks to
+them through :class:`workbench.transport.pcsc.PcscTransport`, bare pyscard, OpenSC and
+pcsc-tools, exactly as to a real reader. Every process started here is stopped in fixture
+teardown.
 
 The pure parts (61XX/6CXX completion, ATR parsing, reader choice, the vpcd wire protocol
 against a fake vpcd, imports without pyscard, CLI argument errors) run everywhere; the rest
@@ -30,8 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.serialization import Encoding
 from pcsc_helpers import (
     ROOT,
     PrivatePcscd,
@@ -42,8 +46,9 @@ from pcsc_helpers import (
 )
 
 from workbench.card import VirtualCard
-from workbench.errors import SecurityStatusError, TransportError, WrongPinError
+from workbench.errors import CardImageError, SecurityStatusError, TransportError, WrongPinError
 from workbench.lifecycle import create_card
+from workbench.se import is_se_image, load_token
 from workbench.transport.pcsc import (
     CardRemovedError,
     NoCardError,
@@ -62,8 +67,10 @@ ISSUED_AT = datetime(2025, 4, 1, 1, 0, tzinfo=UTC)
 
 MISSING = stack_missing()
 needs_stack = pytest.mark.skipif(MISSING is not None, reason=f"PC/SC stack not installed: {MISSING}")
+needs_opensc = pytest.mark.skipif(shutil.which("pkcs15-tool") is None, reason="opensc (pkcs15-tool) not installed")
 
 ATR_CONTACT = "3BDA13FF8131FB468012392F31C173C601C03B"
+ATR_PHONE = "3B86800157424750534513"  # PC/SC Part 3 contactless form, historical bytes "WBGPSE"
 ICC, GPSE = 0, 1  # reader index = vpcd slot
 SELECT_JPKI = bytes.fromhex("00A4040C0AD392F000260100000001")
 SELECT_AUTH_KEY = bytes.fromhex("00A4020C020017")
@@ -182,6 +189,31 @@ def test_cli_argument_errors_are_one_line(tmp_path, args, message):
     assert message in out.stderr and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
 
 
+def test_card_serve_refuses_what_is_no_token_image_in_one_line(tmp_path):
+    """``card serve`` takes a card image or an SE image (workbench.se.load_token); a text file,
+    another application's SQLite database, a folder, a symlink loop, and one file under two
+    names for the two slots end with one line."""
+    import sqlite3
+
+    (tmp_path / "notes.txt").write_text("not a card\n")
+    with sqlite3.connect(tmp_path / "other.db") as db:
+        db.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    db.close()
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
+    os.link(tmp_path / "notes.txt", tmp_path / "hard-link.txt")  # one file, two names
+    for names, message in [("notes.txt", "not a card image"), ("other.db", "not a card image"),
+                           ("folder", "is a directory"), ("loop1", "symbolic links"),
+                           ("notes.txt hard-link.txt", "two slots at once")]:
+        out = subprocess.run([sys.executable, "-m", "workbench", "card", "serve", *names.split(), "--port", "1"],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert out.returncode == 2, (names, out.stderr)
+        assert message in out.stderr and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, names
+        assert "serving" not in out.stdout
+
+
 class FakeVpcd:
     """The listening side of vpcd, in the test: accepts the server and speaks its framing."""
 
@@ -253,6 +285,44 @@ def test_vpcd_wire_protocol_power_reset_reconnect_and_stop(make_card, tmp_path):
         assert again.pin_status()["auth"] == 3
 
 
+def test_vpcd_server_opens_an_se_image_only_through_the_loader_it_is_given(make_card, tmp_path):
+    """The transport sits below ``se`` (ARCHITECTURE): by default it opens card images only, and
+    the phone's SE image is served when the caller passes ``workbench.se.load_token``. Over the
+    vpcd wire the SE answers as the phone in card emulation: the basic channel reaches the JPKI
+    applet (MODEL, workbench/se/element.py), MANAGE CHANNEL opens channel 1 (ISO/IEC 7816-4
+    11.1), and stop closes the SE image the server opened."""
+    phone = make_card("gpse", seed=8)
+    image = tmp_path / "phone.jwc"
+    phone.save(image)
+    phone.close()
+    assert is_se_image(image)
+    with pytest.raises(CardImageError, match="not a card image"):
+        VpcdServer(image, port=1)
+    with load_token(image) as token, pytest.raises(TypeError, match="loader opens an image path"):
+        VpcdServer(token, port=1, loader=load_token)
+
+    fake = FakeVpcd()
+    server = VpcdServer(image, port=fake.port, loader=load_token, reconnect=False).start()
+    try:
+        assert server.token is not None and (server.token.profile, server.token.label) == ("gpse", "JPKIAPGPSETOKEN")
+        fake.accept()
+        assert fake.ask(b"\x04").hex().upper() == ATR_PHONE
+        fake.send(b"\x01")
+        assert fake.ask(SELECT_JPKI) == b"\x90\x00"
+        assert fake.ask(bytes.fromhex("00A4020C02000A")) == b"\x90\x00"
+        assert fake.ask(bytes.fromhex("00B0000004")) == b"\x69\x82"  # auth certificate gated (jpki-card.md 8)
+        assert fake.ask(bytes.fromhex("0070000001")) == b"\x01\x90\x00"  # MANAGE CHANNEL open -> channel 1
+        assert fake.ask(bytes.fromhex("01A4040C0AD392F000260100000001")) == b"\x90\x00"
+        assert fake.ask(bytes.fromhex("00708001")) == b"\x90\x00"  # close channel 1
+        assert fake.ask(bytes.fromhex("01A4040C0AD392F000260100000001")) == b"\x68\x81"  # closed
+    finally:
+        server.stop()
+        fake.close()
+    assert not server.running and server.token.path is None  # opened by the server, closed by it
+    with load_token(image) as again:
+        assert again.profile == "gpse" and again.pin_status() == {"auth": 3, "sign": 5}
+
+
 # --- the real stack ------------------------------------------------------------------------------
 
 
@@ -265,7 +335,7 @@ class Served:
 
     def start(self) -> None:
         self.process = serve_cards([self.images["icc"], self.images["gpse"]], self.stack.port, self.stack.env, self.log)
-        wait_for_cards(present=True)
+        wait_for_cards(present=True, server=self)
 
     def ensure(self) -> Served:
         """Running again if an earlier test stopped it (so tests do not depend on each other)."""
@@ -283,8 +353,10 @@ class Served:
         return self.log.read_text(errors="replace")
 
 
-def wait_for_cards(*, present: bool, readers: tuple[int, ...] = (ICC, GPSE), timeout: float = 15.0) -> None:
-    """Until pcscd reports the readers full (or empty); it polls vpcd about every 0.4 s."""
+def wait_for_cards(*, present: bool, readers: tuple[int, ...] = (ICC, GPSE), timeout: float = 15.0,
+                   server: Served | None = None) -> None:
+    """Until pcscd reports the readers full (or empty); it polls vpcd about every 0.4 s. With
+    ``server``: fail at once, with its output, when ``card serve`` has exited."""
     from smartcard import scard
 
     hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
@@ -292,6 +364,8 @@ def wait_for_cards(*, present: bool, readers: tuple[int, ...] = (ICC, GPSE), tim
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if server is not None and server.process is not None and server.process.poll() is not None:
+                raise AssertionError(f"card serve exited with {server.process.returncode}: {server.log_text()[-2000:]}")
             hr, names = scard.SCardListReaders(ctx, [])
             if hr == 0 and len(names) >= 2:
                 hr, states = scard.SCardGetStatusChange(ctx, 0, [(names[i], scard.SCARD_STATE_UNAWARE) for i in readers])
@@ -334,9 +408,8 @@ def stack() -> Iterator[PrivatePcscd]:
 
 @pytest.fixture(scope="module")
 def expected(authority, stack) -> dict[str, dict[str, bytes]]:
-    """Issue both tokens, save their images, remember their certificates (DER)."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
+    """Issue both tokens, save their images (a card image, and for the phone an SE image),
+    remember their certificates (DER)."""
     out: dict[str, dict[str, bytes]] = {}
     for profile, seed in (("icc", 11), ("gpse", 12)):
         card = create_card(profile, seed=seed, authority=authority, auth_pin=AUTH_PIN,
@@ -415,6 +488,147 @@ def test_certificates_tries_verify_and_sign_through_pcscd(served, expected, prof
             client.read_certificate(key, pin=pin).public_key().verify(
                 signature, b"login challenge", padding.PKCS1v15(), hashes.SHA256()
             )
+    finally:
+        transport.disconnect()
+
+
+class BareReader:
+    """One reader through pyscard alone (no workbench code on the host side): hex in,
+    (data, SW) out; no GET RESPONSE, no retries, nothing completed behind the test's back."""
+
+    def __init__(self, name: str) -> None:
+        from smartcard.System import readers
+
+        found = [r for r in readers() if str(r) == name]
+        assert found, f"no reader {name!r} in {[str(r) for r in readers()]}"
+        self.connection = found[0].createConnection()
+        self.connection.connect()
+
+    @property
+    def atr(self) -> str:
+        return bytes(self.connection.getATR()).hex().upper()
+
+    def send(self, command: str) -> tuple[bytes, int]:
+        data, sw1, sw2 = self.connection.transmit(list(bytes.fromhex(command)))
+        return bytes(data), sw1 << 8 | sw2
+
+    def read_der(self, cla: int = 0x00) -> bytes:
+        """The current EF's DER object: 4-byte header read, then chunks of at most 256 bytes
+        (jpki-card.md 4.1, the first of the three ways clients learn the length)."""
+        header, sw = self.send(f"{cla:02X}B0000004")
+        assert sw == 0x9000 and header[:2] == b"\x30\x82", (header.hex(), hex(sw))
+        size = 4 + int.from_bytes(header[2:4], "big")
+        out = b""
+        while len(out) < size:
+            chunk = min(256, size - len(out))
+            data, sw = self.send(f"{cla:02X}B0{len(out):04X}{chunk % 256:02X}")
+            assert sw == 0x9000 and data, hex(sw)
+            out += data
+        return out
+
+    def close(self) -> None:
+        self.connection.disconnect()
+
+
+@needs_stack
+def test_phone_se_image_through_pcscd_basic_and_logical_channel(served, expected):
+    """The phone token in slot 1 is an SE image (the phone's GlobalPlatform SE hosting the JPKI
+    applet), served by ``card serve`` and driven with bare pyscard and hand-written APDUs:
+
+    - basic channel (MODEL, workbench/se/element.py: basic-channel commands reach the JPKI
+      applet, so a reader sees what it sees on the plastic card): SELECT the JPKI AP, the auth
+      certificate answers 69 82 until VERIFY of 0018 (jpki-card.md 8), then reads in full;
+      COMPUTE DIGITAL SIGNATURE with key 0017 (jpki-card.md 4.5) checks with that
+      certificate's public key (pyca/cryptography, independent of the card);
+    - MANAGE CHANNEL (ISO/IEC 7816-4 11.1; globalplatform.md 9, OMAPI) opens a logical
+      channel, the JPKI AP is selected there, and the channel has its own security state:
+      the basic channel's VERIFY does not reach it, and it does not disturb the basic channel;
+      a closed channel answers 68 81.
+    """
+    assert is_se_image(served.images["gpse"])  # an SE image, not a card image
+    reader = BareReader("Virtual PCD 00 01")
+    try:
+        assert reader.atr == ATR_PHONE
+        # basic channel
+        assert reader.send("00A4040C0AD392F000260100000001") == (b"", 0x9000)
+        assert reader.send("00A4020C02000A") == (b"", 0x9000)
+        assert reader.send("00B0000004") == (b"", 0x6982)  # gated behind the auth PIN
+        assert reader.send("00A4020C020018") == (b"", 0x9000)
+        assert reader.send("00200080") == (b"", 0x63C3)  # tries left, none spent
+        assert reader.send("0020008004" + AUTH_PIN.encode().hex()) == (b"", 0x9000)
+        assert reader.send("00A4020C02000A") == (b"", 0x9000)
+        auth_der = reader.read_der()
+        assert auth_der == expected["gpse"]["auth"]
+        challenge_hash = hashes.Hash(hashes.SHA256())
+        challenge_hash.update(b"login challenge")
+        digest_info = "3031300D060960864801650304020105000420" + challenge_hash.finalize().hex()
+        assert reader.send("00A4020C020017") == (b"", 0x9000)
+        signature, sw = reader.send("802A008033" + digest_info + "00")
+        assert sw == 0x9000 and len(signature) == 256
+        x509.load_der_x509_certificate(auth_der).public_key().verify(
+            signature, b"login challenge", padding.PKCS1v15(), hashes.SHA256())
+
+        # a logical channel, opened from the basic channel: nothing selected, nothing verified
+        number, sw = reader.send("0070000001")
+        assert sw == 0x9000 and len(number) == 1 and 1 <= number[0] <= 3
+        cla = f"{number[0]:02X}"
+        assert reader.send(cla + "A4040C0AD392F000260100000001") == (b"", 0x9000)
+        assert reader.send(cla + "A4020C02000B") == (b"", 0x9000)
+        assert reader.read_der(number[0]) == expected["gpse"]["auth_ca"]
+        assert reader.send(cla + "A4020C02000A") == (b"", 0x9000)
+        assert reader.send(cla + "B0000004") == (b"", 0x6982)  # the basic channel's VERIFY stays there
+        assert reader.send(cla + "A4020C020017") == (b"", 0x9000)
+        # CLA 80 (proprietary) on channel n is 80 | n (ISO/IEC 7816-4 5.4.1)
+        assert reader.send(f"{0x80 | number[0]:02X}2A008033" + digest_info + "00") == (b"", 0x6982)
+        # the basic channel is still logged in and still signs
+        signature_again, sw = reader.send("802A008033" + digest_info + "00")
+        assert sw == 0x9000 and signature_again == signature  # PKCS#1 v1.5 is deterministic
+        assert reader.send("007080" + cla) == (b"", 0x9000)  # close it
+        assert reader.send(cla + "A4040C0AD392F000260100000001") == (b"", 0x6881)
+    finally:
+        reader.close()
+
+
+@needs_stack
+@needs_opensc
+def test_opensc_binds_its_jpki_driver_to_the_phone_token(served, stack, expected):
+    """OpenSC's ``jpki`` driver on the served SE image: it binds (the phone ATR is in none of
+    its tables; the driver SELECTs the JPKI AP), ``pkcs15-tool -D`` lists the PKCS#15
+    emulation with both PINs' tries, read with the empty VERIFY that spends nothing. The auth
+    certificate's serial is missing from the listing: OpenSC's emulation marks EF 000A as
+    public, and on the phone token it is gated behind the auth PIN (jpki-card.md 8), so
+    OpenSC's read gets 69 82. With ``--verify-pin`` OpenSC reads it."""
+    def tool(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(args), env=stack.env, capture_output=True, text=True, timeout=60)
+
+    out = tool("opensc-tool", "-r", "1", "-n")
+    assert out.returncode == 0 and out.stdout.strip() == "jpki", out.stdout + out.stderr
+    out = tool("pkcs15-tool", "-r", "1", "-D")
+    assert out.returncode == 0, out.stderr
+    listing = out.stdout
+    assert "PKCS#15 Card [JPKI]" in listing
+    for label in ("User Authentication Certificate", "Digital Signature Certificate",
+                  "User Authentication Certificate CA", "Digital Signature Certificate CA"):
+        assert f"X.509 Certificate [{label}]" in listing
+    tries = [line.split(":")[1].strip() for line in listing.splitlines() if "Tries left" in line]
+    assert tries == ["3", "5"]
+
+    def encoded_serial(name: str) -> str:
+        """How pkcs15-tool prints a serial: the DER INTEGER's tag, length and content (X.690
+        8.3: two's complement, minimal, so a set top bit gets a 00 in front)."""
+        serial = x509.load_der_x509_certificate(expected["gpse"][name]).serial_number
+        content = serial.to_bytes(serial.bit_length() // 8 + 1, "big")
+        return f"Encoded serial : 02 {len(content):02X} {content.hex().upper()}"
+
+    assert encoded_serial("auth_ca") in listing and encoded_serial("sign_ca") in listing
+    assert encoded_serial("auth") not in listing  # 69 82 without the auth PIN
+    out = tool("pkcs15-tool", "-r", "1", "--verify-pin", "--auth-id", "01", "--pin", AUTH_PIN,
+               "--read-certificate", "01")
+    assert out.returncode == 0, out.stderr
+    assert x509.load_pem_x509_certificate(out.stdout.encode()).public_bytes(Encoding.DER) == expected["gpse"]["auth"]
+    transport, client = jpki(GPSE)
+    try:
+        assert (client.tries_left("auth"), client.tries_left("sign")) == (3, 5)  # OpenSC spent nothing
     finally:
         transport.disconnect()
 
@@ -525,7 +739,7 @@ def test_sigterm_stops_the_server_cleanly_and_the_images_stay_consistent(served)
     for path in served.images.values():
         wal = Path(f"{path}-wal")
         assert not wal.exists() or wal.stat().st_size == 0  # closed: the WAL was checkpointed
-        with VirtualCard.load(path) as card:
+        with load_token(path) as card:  # the card image, and the phone's SE image
             assert card.pin_status()["auth"] == 3
     wait_for_cards(present=False)
     served.start()

@@ -5,6 +5,10 @@ prints it (:func:`workbench.analysis.describe_card`), ``card apdu`` sends raw AP
 one power session, ``card serve`` puts images on the real PC/SC stack through vsmartcard's
 vpcd (:class:`workbench.transport.vpcd.VpcdServer`), ``card info`` inspects any card in any
 reader without a PIN (:func:`workbench.analysis.inspect_card`).
+
+Every command that takes an image opens it with :func:`workbench.se.load_token`: a plastic
+card's image or a phone token's SE image (``card new --profile gpse``), and anything else ends
+with the loader's one-line error.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -93,7 +98,7 @@ def add_commands(group: argparse.ArgumentParser) -> None:
                     "second one to PORT+1 (slot 1).",
     )
     serve.add_argument("paths", type=Path, nargs="+", metavar="CARD",
-                       help="card image(s): one or two")
+                       help="card image(s): one or two, plastic card or phone token (SE image)")
     serve.add_argument("--host", default="127.0.0.1", help="where vpcd listens (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None,
                        help="vpcd port of slot 0 (default 35963); slot 1 is PORT+1")
@@ -171,7 +176,6 @@ def _require_card_image(path: Path) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     import getpass
-    import os
 
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509 import load_der_x509_certificate
@@ -269,13 +273,14 @@ def _apdu(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from workbench.se import load_token
     from workbench.transport.vpcd import VPCD_PORT, VPCD_SLOTS, VpcdServer
 
     paths: list[Path] = args.paths
     if len(paths) > VPCD_SLOTS:
         raise CliError(f"vpcd has {VPCD_SLOTS} slots; give at most {VPCD_SLOTS} card images "
                        f"(got {len(paths)})")
-    if len(set(p.resolve() for p in paths)) != len(paths):
+    if len({_file_identity(p) for p in paths}) != len(paths):
         raise CliError("the same card image cannot sit in two slots at once")
     port = VPCD_PORT if args.port is None else args.port
     if not 0 < port <= 0xFFFF - (len(paths) - 1):
@@ -286,7 +291,9 @@ def _serve(args: argparse.Namespace) -> int:
     servers: list[VpcdServer] = []
     try:
         for slot, path in enumerate(paths):
-            servers.append(VpcdServer(path, host=args.host, port=port + slot))
+            # a plastic card's image or a phone's SE image: the transport cannot tell them
+            # apart (it sits below ``se``), the loader can
+            servers.append(VpcdServer(path, host=args.host, port=port + slot, loader=load_token))
     except BaseException:
         for server in servers:
             server.stop()
@@ -300,7 +307,9 @@ def _serve(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for slot, (path, server) in enumerate(zip(paths, servers, strict=True)):
-            print(f"serving {path} ({server.card.label}) to vpcd at {args.host}:{server.port} "
+            token = server.token
+            what = f"{token.label}, profile {token.profile}" if token is not None else "?"
+            print(f"serving {path} ({what}) to vpcd at {args.host}:{server.port} "
                   f"(slot {slot})", flush=True)
             server.start()
         while not done.wait(0.5):
@@ -313,6 +322,18 @@ def _serve(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     print("stopped; card image(s) closed", flush=True)
     return 0
+
+
+def _file_identity(path: Path) -> object:
+    """The same file under two names (a symlink, a hard link) is one image: two connections to
+    one SQLite file in one process would drop each other's locks when one closes (ARCHITECTURE,
+    "one helper"). A path that cannot be stat'ed (missing, a symlink loop) is told apart by its
+    real path and reaches the loader's one-line error."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (st.st_dev, st.st_ino)
 
 
 def _log_to_stderr() -> None:

@@ -11,19 +11,27 @@ OMAPI logical channels (13) and, once the applet is personalised, talks to it in
 Rules (with the status words of globalplatform.md 5.10):
 
 - **Channels** (ISO 7816-4 5.1.1, OMAPI): the basic channel and channels 1-3 opened with
-  MANAGE CHANNEL; a command on a closed channel answers ``68 81``. Each channel has its own
-  selection, its own SCP03 session and its own applet session (selected file, verified PINs).
+  MANAGE CHANNEL (``6A 81`` when none is left); a command on a closed channel answers
+  ``68 81``. Each channel has its own selection, its own SCP03 session and its own applet
+  session (selected file, verified PINs). A channel opened from a supplementary channel starts
+  with that channel's application selected (not its verified PINs); one opened from the basic
+  channel starts with nothing selected.
 - **Selection**: SELECT by AID of a registry entry that is selectable; a locked or only
   INSTALLED application, an unknown AID, and anything but the ISD on a CARD_LOCKED card answer
-  ``6A 82``; selecting anything closes the channel's SCP03 session (6.10). MODEL: on the basic
-  channel before any SELECT, GlobalPlatform commands (CLA 80/84 with a GP instruction) go to
-  the ISD and the rest to the JPKI applet in its "no application selected" state, so an external reader
-  sees what it sees on the plastic card (jpki-card.md 2.2, 8).
+  ``6A 82``; selecting anything closes the channel's SCP03 session (6.10). What a channel has
+  selected stops answering as soon as it is locked or deleted, or the card is locked. MODEL:
+  on the basic channel before any SELECT, GlobalPlatform commands (CLA 80/84 with a GP
+  instruction) go to the ISD and the rest to the JPKI applet in its "no application selected"
+  state, so an external reader sees what it sees on the plastic card (jpki-card.md 2.2, 8).
+  On a CARD_LOCKED or TERMINATED card everything goes to the ISD (3; 9 item 4).
 - **Content management** (INSTALL, DELETE, SET STATUS, PUT KEY, STORE DATA, GET STATUS)
   needs an open SCP03 session to a security domain: ``69 82`` otherwise, and when the session's
   level is below :attr:`SecureElement.required_levels` (MODEL: C-MAC; STORE DATA and PUT KEY
-  carry key material and PINs, so C-MAC + C-DECRYPTION). An SSD manages only the applications
-  associated with it (``69 85`` otherwise); the ISD manages all.
+  carry key material and PINs, so C-MAC + C-DECRYPTION). Such a command sent plain (CLA 80)
+  inside an open session carries no C-MAC: ``69 82``, and the session is closed like after a
+  wrong C-MAC (6.10 MODEL). An SSD manages only the applications associated with it (``69 85``
+  otherwise); the ISD manages all. A STORE DATA sequence belongs to its session: a SELECT, a
+  new INITIALIZE UPDATE or a security failure drops what it staged.
 - **Persistence**: the SE image (:mod:`workbench.se.image`) receives every change before the
   answer leaves; a factory reset of the phone's app (smartphone-service.md 8, 15.6) is not an
   SE operation and changes nothing here.
@@ -54,6 +62,8 @@ from workbench.apdu import (
     CommandAPDU,
 )
 from workbench.card.atr import ATR_GPSE
+from workbench.card.constants import PIN_AUTH, PIN_SIGN
+from workbench.card.model import PinRef
 from workbench.card.virtual_card import AppView, CardSession, VirtualCard
 from workbench.errors import APDUError, WorkbenchError
 from workbench.holder import Holder, holder_from_json
@@ -124,16 +134,20 @@ class _Channel:
     number: int
     selected: RegistryEntry | None = None  # None: nothing selected explicitly (basic channel)
     scp: scp03.CardSession | None = None
+    kvn: int | None = None  # the static key set the session was opened with (6.1)
     perso_target: bytes | None = None  # application AID after INSTALL [for personalization]
     store_block: int = 0  # the next STORE DATA block number expected (5.5)
     applet_session: CardSession = field(default_factory=CardSession)
+    get_status_pending: list[bytes] = field(default_factory=list)  # entries after 63 10 (5.2)
 
     def reset(self) -> None:
         self.selected = None
         self.scp = None
+        self.kvn = None
         self.perso_target = None
         self.store_block = 0
         self.applet_session.clear()
+        self.get_status_pending = []
 
 
 class SecureElement:
@@ -171,7 +185,6 @@ class SecureElement:
                 store=self._store.applet_store(aid), keygen=keygen)
         self._channels: dict[int, _Channel] = {}
         self._powered = False
-        self._get_status_pending: list[bytes] = []
 
     # ------------------------------------------------------------------ construction, files
 
@@ -261,8 +274,15 @@ class SecureElement:
         return dict(self._image.meta)
 
     def update_meta(self, **facts: Any) -> None:
-        """Record facts about the token (the issuer does, e.g. the holder and serials)."""
-        self._image.meta.update(facts)
+        """Record facts about the token (the issuer does, e.g. the holder and serials); an SE
+        bound to an image file writes them at once, and a new ``atr`` is the one it answers."""
+        if {"format", "version"} & set(facts):
+            raise SeError("'format' and 'version' belong to the image file, not to the token")
+        with self._lock:
+            self._store.meta_changed(facts)
+            self._image.meta.update(facts)
+            if "atr" in facts:
+                self.atr = bytes.fromhex(str(facts["atr"]))
 
     @property
     def jpki(self) -> JpkiApplet | None:
@@ -368,7 +388,8 @@ class SecureElement:
             return SW.CONDITIONS_NOT_SATISFIED.bytes
         if not proprietary and ins == INS.MANAGE_CHANNEL:
             return self._manage_channel(channel, raw)
-        if not proprietary and ins == INS.SELECT and len(raw) > 4 and raw[2] == P1_SELECT_BY_DF_NAME:
+        if (not proprietary and ins == INS.SELECT and len(raw) > 4
+                and raw[2] == P1_SELECT_BY_DF_NAME):
             if cla & 0x0C:
                 return SW.SECURE_MESSAGING_NOT_SUPPORTED.bytes
             return self._select(channel, raw)
@@ -388,7 +409,8 @@ class SecureElement:
 
     def _default_applet(self) -> JpkiApplet | None:
         entry = self._entry(gp.JPKI_INSTANCE_AID)
-        if entry is None or not entry.selectable or self.card_state == gp.CardState.CARD_LOCKED:
+        if (entry is None or not entry.selectable
+                or self.card_state in (gp.CardState.CARD_LOCKED, gp.CardState.TERMINATED)):
             return None
         return self._applets.get(entry.aid)
 
@@ -411,8 +433,12 @@ class SecureElement:
             for number in range(1, MAX_CHANNELS):
                 if number not in self._channels:
                     new = _Channel(number)
-                    if channel.selected is not None:  # opened from another channel: inherit
+                    if channel.number != 0 and channel.selected is not None:
+                        # ISO 7816-4 MANAGE CHANNEL: opened from a supplementary channel, the
+                        # new one has that channel's application selected (not its security
+                        # state); opened from the basic channel, the default selection
                         new.selected = channel.selected
+                        new.applet_session.app = channel.applet_session.app
                     self._channels[number] = new
                     return bytes((number,)) + SW.SUCCESS.bytes
             return bytes.fromhex("6A81")  # no channel left (function not supported)
@@ -420,7 +446,7 @@ class SecureElement:
             number = cmd.p2
             if number == 0 or number not in self._channels:
                 return SW.WRONG_P1P2.bytes
-            del self._channels[number]
+            self._reset_channel(self._channels.pop(number))
             return SW.SUCCESS.bytes
         return SW.WRONG_P1P2.bytes
 
@@ -438,7 +464,7 @@ class SecureElement:
         if (entry is None or not entry.selectable
                 or (locked_card and entry.kind is not EntryKind.ISD)):
             return SW.FILE_NOT_FOUND.bytes
-        channel.reset()
+        self._reset_channel(channel)
         channel.selected = entry
         applet = self._applets.get(entry.aid)
         if applet is not None:
@@ -468,7 +494,8 @@ class SecureElement:
                 return SW.CONDITIONS_NOT_SATISFIED.bytes
             return channel.scp.external_authenticate(self._channel_zero(raw))
         session = channel.scp if channel.scp is not None and channel.scp.is_open else None
-        if cla & CLA_SECURE_MESSAGING:
+        secured = bool(cla & CLA_SECURE_MESSAGING)
+        if secured:
             if session is None:
                 return SW.SECURITY_STATUS_NOT_SATISFIED.bytes
             try:
@@ -482,8 +509,8 @@ class SecureElement:
             cmd = CommandAPDU.from_bytes(plain)
         except APDUError:
             return SW.WRONG_LENGTH.bytes
-        data, sw = self._sd_command(channel, sd, cmd, session)
-        if session is not None and cla & CLA_SECURE_MESSAGING:
+        data, sw = self._sd_command(channel, sd, cmd, session if secured else None)
+        if session is not None and secured:
             try:
                 return session.wrap_response(data, sw)
             except SecureChannelError as exc:
@@ -502,31 +529,64 @@ class SecureElement:
         kdd = bytes.fromhex(self._image.meta.get("kdd", "00" * 10))
         session = scp03.CardSession(sets, sd.aid, key_diversification_data=kdd,
                                     sequence_counter=self._image.counters.get(sd.aid, 0))
+        self._abort_personalisation(channel)
+        channel.get_status_pending = []
         channel.scp = session
-        channel.perso_target = None
         answer = session.initialize_update(self._channel_zero(raw))
+        # 6.1: the key information starts with the KVN the card chose (P1 00: the first set)
+        channel.kvn = answer[10] if answer[-2:] == SW.SUCCESS.bytes else None
         if session.sequence_counter != self._image.counters.get(sd.aid, 0):
             self._image.counters[sd.aid] = session.sequence_counter
             self._store.counter_changed(sd.aid, session.sequence_counter)
         return answer
 
     def _abort_personalisation(self, channel: _Channel) -> None:
+        """Drop the channel's unfinished STORE DATA sequence: a sequence belongs to one session
+        and never resumes in another (5.5; the applet commits only at its last block)."""
         target = channel.perso_target
         if target is not None and target in self._applets:
             self._applets[target].abort()
+        channel.perso_target = None
         channel.store_block = 0
+
+    def _reset_channel(self, channel: _Channel) -> None:
+        """Nothing selected any more: the SCP03 session ends (6.10) and so does an unfinished
+        personalisation sequence on the channel."""
+        self._abort_personalisation(channel)
+        channel.reset()
+
+    def _deselect_unselectable(self) -> None:
+        """A channel whose selection became unselectable stops at once: a locked application
+        or SD (3), a deleted one (5.6), anything but the ISD on a CARD_LOCKED or TERMINATED
+        card (3; 9 item 4)."""
+        card_locked = self.card_state in (gp.CardState.CARD_LOCKED, gp.CardState.TERMINATED)
+        for ch in self._channels.values():
+            if ch.selected is None:
+                continue
+            entry = self._entry(ch.selected.aid)
+            if entry is None or (entry.kind is not EntryKind.ISD
+                                 and (gp.is_locked(entry.life_cycle) or card_locked)):
+                self._reset_channel(ch)
 
     def _sd_command(self, channel: _Channel, sd: RegistryEntry, cmd: CommandAPDU,
                     session: scp03.CardSession | None) -> tuple[bytes, int]:
         ins = cmd.ins
+        if ins == INS.GET_DATA and (cmd.p1 << 8 | cmd.p2) == gp.TAG_REGISTRATION_RECEIPT:
+            return self._registration_state(sd, session)
         if ins == INS.GET_DATA:
             answer = self._get_data(sd, cmd.to_bytes())
             return answer[:-2], int.from_bytes(answer[-2:], "big")
         needed = self.required_levels.get(ins)
         if needed is None:
             return b"", SW.INS_NOT_SUPPORTED
+        # ``session`` is None for a plain command: it carries no C-MAC whatever session is open
         level = session.security_level if session is not None else None
         if level is None or level & needed != needed:
+            if session is None and channel.scp is not None and channel.scp.is_open:
+                # 6.10 MODEL: an unprotected content-management command inside a session is a
+                # security failure, like a wrong C-MAC: 69 82 and the session is closed
+                channel.scp.close()
+                self._abort_personalisation(channel)
             return b"", SW.SECURITY_STATUS_NOT_SATISFIED
         handler = {
             INS.GET_STATUS: self._get_status,
@@ -537,6 +597,29 @@ class SecureElement:
             INS.PUT_KEY: self._put_key,
         }[ins]
         return handler(channel, sd, cmd)
+
+    def _registration_state(self, sd: RegistryEntry,
+                            session: scp03.CardSession | None) -> tuple[bytes, int]:
+        """GET DATA ``DF70`` to the JPKI SSD inside an SCP03 session with C-MAC: the
+        registration receipt of smartphone-service.md 15.2 C12 (MODEL). The spec lets the
+        applet MAC ``application id ‖ state``; here the SSD answers inside the TSM's own
+        session instead, whose R-MAC (level 33) already binds the answer to that session, so
+        the relaying app can neither forge nor replay it. Value: the applet's life cycle
+        state (``00`` absent), then ``01``/``00`` for "PIN set" of the auth PIN (0018) and
+        the signing password (001B)."""
+        if sd.aid != gp.JPKI_SSD_AID:
+            return b"", SW.DATA_NOT_FOUND
+        if session is None or not session.security_level & scp03.C_MAC:
+            return b"", SW.SECURITY_STATUS_NOT_SATISFIED
+        entry = self._entry(gp.JPKI_INSTANCE_AID)
+        applet = self._applets.get(gp.JPKI_INSTANCE_AID)
+        flags = b"\x00\x00"
+        if applet is not None:
+            nodes = applet.nodes()
+            flags = bytes(int(isinstance(nodes.get(fid), PinRef) and nodes[fid].is_set)
+                          for fid in (PIN_AUTH, PIN_SIGN))
+        state = entry.life_cycle if entry is not None else 0
+        return tlv.encode(gp.TAG_REGISTRATION_RECEIPT, bytes((state,)) + flags), SW.SUCCESS
 
     # GET DATA (5.9)
     def _get_data(self, sd: RegistryEntry, raw: bytes) -> bytes:
@@ -551,7 +634,9 @@ class SecureElement:
                     "2A864886FC6B040370")))))
         elif tag == 0x9F7F:  # CPLC (synthetic: fabricator "WB", serial from the SE id)
             se_id = bytes.fromhex(self._image.meta.get("se_id", "00" * 16))
-            value = tlv.encode(0x9F7F, b"WB" + b"\x00" * 8 + se_id[:4] + b"\x00" * 28)
+            # 42 bytes: fabricator, IC type, OS id, OS date, OS level, fabrication date (6 x 2),
+            # then the 4-byte IC serial number at offset 12
+            value = tlv.encode(0x9F7F, b"WB" + b"\x00" * 10 + se_id[:4] + b"\x00" * 26)
         elif tag == 0x00E0:  # key information template of this SD
             infos = b"".join(tlv.encode(0xC0, bytes((1 + i, k.kvn, 0x88, len(k.enc))))
                              for k in self._image.key_sets.get(sd.aid, [])
@@ -567,7 +652,7 @@ class SecureElement:
         if cmd.p2 & ~(_GET_STATUS_TLV | _GET_STATUS_NEXT):
             return b"", SW.WRONG_P1P2
         if cmd.p2 & _GET_STATUS_NEXT:
-            pending = self._get_status_pending
+            pending = channel.get_status_pending
             if not pending:
                 return b"", SW.CONDITIONS_NOT_SATISFIED
         else:
@@ -592,7 +677,7 @@ class SecureElement:
             out += pending.pop(0)
         if not out and pending:  # one entry larger than the budget: send it anyway
             out = pending.pop(0)
-        self._get_status_pending = pending
+        channel.get_status_pending = pending
         return out, (_SW_MORE_DATA if pending else SW.SUCCESS)
 
     @staticmethod
@@ -666,6 +751,7 @@ class SecureElement:
             if gp.is_locked(entry.life_cycle) or entry.aid not in self._applets:
                 return b"", SW.CONDITIONS_NOT_SATISFIED
             self._abort_personalisation(channel)
+            self._applets[entry.aid].abort()  # a new sequence starts from nothing staged (5.5)
             channel.perso_target = entry.aid
             channel.store_block = 0
             return b"\x00", SW.SUCCESS
@@ -708,12 +794,11 @@ class SecureElement:
         registry = [e for e in self._image.registry if e.aid != aid]
         self._store.registry_changed(registry, removed_applets=(aid,))
         self._image.registry = registry
-        self._applets.pop(aid, None)
         for ch in self._channels.values():
-            if ch.selected is not None and ch.selected.aid == aid:
-                ch.reset()
             if ch.perso_target == aid:
-                ch.perso_target = None
+                self._abort_personalisation(ch)
+        self._applets.pop(aid, None)
+        self._deselect_unselectable()
         return b"\x00", SW.SUCCESS
 
     # SET STATUS (5.8, transitions of 3)
@@ -735,18 +820,23 @@ class SecureElement:
             if state not in allowed:
                 return b"", SW.CONDITIONS_NOT_SATISFIED
             self._change(self._entry(gp.ISD_AID), state)  # type: ignore[arg-type]
+            self._deselect_unselectable()
             return b"", SW.SUCCESS
         if p1 not in (0x40, 0x60):
             return b"", SW.WRONG_P1P2
+        target = self._entry(cmd.data)
+        if target is not None and target.kind is EntryKind.SSD:
+            if p1 == 0x60:
+                return self._set_sd_tree(sd, target, state)
+            return self._set_sd(sd, target, state)
         entry = self._managed(sd, cmd.data)
-        if p1 == 0x60 or isinstance(entry, int):
-            target_sd = self._entry(cmd.data)
-            if p1 == 0x60 and target_sd is not None and target_sd.kind is EntryKind.SSD:
-                return self._set_sd_tree(sd, target_sd, state)
-            return b"", entry if isinstance(entry, int) else SW.WRONG_P1P2
+        if isinstance(entry, int):
+            return b"", entry
+        if p1 == 0x60:
+            return b"", SW.WRONG_P1P2  # P1 60 names a security domain (5.8)
         current = entry.life_cycle
-        if state == gp.LOCKED_BIT:  # lock
-            if gp.is_locked(current) or current == gp.ApplicationState.INSTALLED:
+        if state == gp.LOCKED_BIT:  # lock: any unlocked state, bit 8 set (83, 87, 8F; 3)
+            if gp.is_locked(current):
                 return b"", SW.CONDITIONS_NOT_SATISFIED
             new = gp.lock(current)
         elif state == 0x00:  # unlock
@@ -760,10 +850,26 @@ class SecureElement:
         else:
             return b"", SW.WRONG_P1P2
         self._change(entry, new)
-        if gp.is_locked(new):  # a locked application stops answering at once
-            for ch in self._channels.values():
-                if ch.selected is not None and ch.selected.aid == entry.aid:
-                    ch.reset()
+        self._deselect_unselectable()  # a locked application stops answering at once
+        return b"", SW.SUCCESS
+
+    def _set_sd(self, sd: RegistryEntry, target: RegistryEntry, state: int) -> tuple[bytes, int]:
+        """SET STATUS P1 40 of a security domain: lock or unlock it alone (5.8, 3); the ISD or
+        the SD itself may (MODEL, as for P1 60)."""
+        if sd.kind is not EntryKind.ISD and sd.aid != target.aid:
+            return b"", SW.CONDITIONS_NOT_SATISFIED
+        if state == gp.LOCKED_BIT:
+            if gp.is_locked(target.life_cycle):
+                return b"", SW.CONDITIONS_NOT_SATISFIED
+            new = gp.lock(target.life_cycle)
+        elif state == 0x00:
+            if not gp.is_locked(target.life_cycle):
+                return b"", SW.CONDITIONS_NOT_SATISFIED
+            new = gp.unlock(target.life_cycle)
+        else:
+            return b"", SW.WRONG_P1P2
+        self._change(target, new)
+        self._deselect_unselectable()
         return b"", SW.SUCCESS
 
     def _set_sd_tree(self, sd: RegistryEntry, target: RegistryEntry,
@@ -778,6 +884,7 @@ class SecureElement:
                     for e in self._image.registry]
         self._store.registry_changed(registry)
         self._image.registry = registry
+        self._deselect_unselectable()
         return b"", SW.SUCCESS
 
     # STORE DATA (5.5), routed to the application named by INSTALL [for personalization]
@@ -812,9 +919,12 @@ class SecureElement:
         old = next((k for k in sets if k.kvn == cmd.p1), None) if cmd.p1 else None
         if cmd.p1 and old is None:
             return b"", SW.DATA_NOT_FOUND
-        dek = (old or sets[0]).dek if sets else None
-        if dek is None:
+        # 5.7: the new keys come encrypted under the static DEK of the key set this session
+        # was opened with (SCP03 has no session DEK, 6.3)
+        current = next((k for k in sets if k.kvn == channel.kvn), None)
+        if current is None:
             return b"", SW.CONDITIONS_NOT_SATISFIED
+        dek = current.dek
         keys: list[bytes] = []
         kcvs = b""
         i = 1

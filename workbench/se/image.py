@@ -24,7 +24,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from workbench import sqlitefile
+from workbench import hooks, sqlitefile
 from workbench.card.image import CardStore, node_from_row, node_row
 from workbench.card.model import Node, PinRef
 from workbench.errors import WorkbenchError
@@ -109,6 +109,8 @@ class SeStore:
 
     def counter_changed(self, sd_aid: bytes, value: int) -> None: ...
 
+    def meta_changed(self, facts: dict[str, Any]) -> None: ...
+
     def key_sets_changed(self, sd_aid: bytes, key_sets: list[StaticKeys]) -> None: ...
 
     def applet_added(self, aid: bytes, salt: bytes, meta: dict[str, Any],
@@ -137,6 +139,8 @@ class _AppletStore(CardStore):
                 (pin.digest, pin.tries_left, aid.hex().upper(), fid))
 
     def nodes_changed(self, aid: bytes, nodes: dict[int, Node | None]) -> None:
+        """One personalisation sequence in one transaction (the same kill point as the card
+        image's, ``card:nodes:row-written``, after each row and before the COMMIT)."""
         owner = self._owner
         key = aid.hex().upper()
         with owner._lock, owner._transaction() as conn:
@@ -145,6 +149,7 @@ class _AppletStore(CardStore):
                 if node is not None:
                     conn.execute("INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                  node_row(key, fid, node))
+                hooks.reached("card:nodes:row-written")
 
 
 class _SqliteSeStore(SeStore):
@@ -173,6 +178,11 @@ class _SqliteSeStore(SeStore):
         with self._lock:
             self._conn.execute("INSERT OR REPLACE INTO counters VALUES (?, ?)",
                                (sd_aid.hex().upper(), value))
+
+    def meta_changed(self, facts: dict[str, Any]) -> None:
+        with self._lock, self._transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             [(k, json.dumps(v, ensure_ascii=False)) for k, v in facts.items()])
 
     def key_sets_changed(self, sd_aid: bytes, key_sets: list[StaticKeys]) -> None:
         key = sd_aid.hex().upper()

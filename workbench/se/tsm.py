@@ -69,8 +69,12 @@ class TsmSession:
         #: every APDU of the session in order, for per-APDU timing tables (nfc-timing.md 16)
         self.exchanges: list[TsmExchange] = []
         self._operation: str | None = None
+        self.sending: tuple[str, str | None] = ("", None)
 
     def _send_raw(self, what: str, plain: bytes, command: bytes) -> bytes:
+        #: what the command in flight is for and its card work, for a relay that records it
+        #: (the relay sees only protected bytes)
+        self.sending = (what, self._operation)
         response = self._transmit(command)
         self.exchanges.append(TsmExchange(what, plain, command, response, self._operation))
         return response
@@ -99,15 +103,17 @@ class TsmSession:
             raise TsmError(f"{what}: the SE answered {sw:04X} ({meaning})", max(sw, 0))
         return answer[:-2]
 
-    def send(self, plain: bytes) -> tuple[bytes, int]:
-        """Wrap, send, unwrap one command: (response data, status word)."""
+    def send(self, plain: bytes, what: str | None = None) -> tuple[bytes, int]:
+        """Wrap, send, unwrap one command: (response data, status word). ``what`` names it
+        for the relay's record (default: the instruction's name)."""
         wrapped = self._cla(self._host.wrap(plain))
-        what = CommandAPDU.from_bytes(plain).ins_name if len(plain) >= 4 else "?"
+        if what is None:
+            what = CommandAPDU.from_bytes(plain).ins_name if len(plain) >= 4 else "?"
         answer = self._host.unwrap(self._send_raw(what, plain, wrapped))
         return answer[:-2], int.from_bytes(answer[-2:], "big")
 
     def check(self, plain: bytes, what: str) -> bytes:
-        data, sw = self.send(plain)
+        data, sw = self.send(plain, what)
         if sw != SW.SUCCESS:
             raise TsmError(f"{what}: the SE answered {sw:04X} ({StatusWord(sw).meaning})", sw)
         return data
@@ -143,15 +149,17 @@ class TsmSession:
     def store(self, dgis: Iterable[tuple[int, bytes]], *, last: bool) -> bytes:
         """STORE DATA in DGI format, cut into blocks; the last block carries P1 bit 8 when
         ``last`` (globalplatform.md 5.5). Returns the concatenated answers."""
-        stream = b"".join(encode_dgi(tag, value) for tag, value in dgis)
+        dgis_list = list(dgis)
+        stream = b"".join(encode_dgi(tag, value) for tag, value in dgis_list)
         chunks = [stream[i:i + _MAX_BLOCK] for i in range(0, len(stream), _MAX_BLOCK)] or [b""]
         answer = b""
         for n, chunk in enumerate(chunks):
             final = last and n == len(chunks) - 1
             p1 = 0x08 | (0x80 if final else 0x00)
+            tags = ", ".join(f"{t:04X}" for t, _ in dgis_list) if n == 0 else "cont."
             answer += self.check(
                 CommandAPDU(0x80, INS.STORE_DATA, p1, self._block & 0xFF, chunk,
-                            256).to_bytes(), f"STORE DATA block {self._block}")
+                            256).to_bytes(), f"STORE DATA block {self._block} (DGI {tags})")
             self._block = 0 if final else self._block + 1
         return answer
 
@@ -188,9 +196,26 @@ class TsmSession:
     def unlock(self) -> None:
         self.set_status(0x00)
 
+    def registration_state(self) -> tuple[int, bool, bool]:
+        """GET DATA ``DF70`` in the session (15.2 C12, MODEL; see
+        :meth:`workbench.se.SecureElement`): (applet life cycle, auth PIN set, signing
+        password set). Life cycle 0 means no JPKI applet."""
+        raw = self.check(CommandAPDU(0x80, INS.GET_DATA, gp.TAG_REGISTRATION_RECEIPT >> 8,
+                                     gp.TAG_REGISTRATION_RECEIPT & 0xFF, b"", 256).to_bytes(),
+                         "GET DATA registration state")
+        try:
+            node, _ = tlv.decode_one(raw)
+        except WorkbenchError:
+            raise TsmError("the SE answered a malformed registration state") from None
+        value = node.value
+        if node.tag != gp.TAG_REGISTRATION_RECEIPT or len(value) != 3:
+            raise TsmError("the SE answered a malformed registration state")
+        return value[0], bool(value[1]), bool(value[2])
+
     def get_status(self, p1: int = 0x40) -> list[tuple[bytes, int, int]]:
         """(AID, life cycle, privilege byte 1) of every entry of the ``p1`` kind (legacy
-        format, following ``63 10``)."""
+        format, following ``63 10``; for ``10`` each entry's list of executable modules,
+        globalplatform.md 5.2, is read past)."""
         out: list[tuple[bytes, int, int]] = []
         p2 = 0x00
         while True:
@@ -201,10 +226,17 @@ class TsmSession:
                     return out
                 raise TsmError(f"GET STATUS: the SE answered {sw:04X}", sw)
             i = 0
-            while i < len(data):
-                n = data[i]
-                out.append((bytes(data[i + 1:i + 1 + n]), data[i + 1 + n], data[i + 2 + n]))
-                i += n + 3
+            try:
+                while i < len(data):
+                    n = data[i]
+                    out.append((bytes(data[i + 1:i + 1 + n]), data[i + 1 + n], data[i + 2 + n]))
+                    i += n + 3
+                    if p1 == 0x10:  # number of modules, then each as length-value
+                        count, i = data[i], i + 1
+                        for _ in range(count):
+                            i += 1 + data[i]
+            except IndexError:
+                raise TsmError("GET STATUS: the SE answered a malformed legacy entry") from None
             if sw == SW.SUCCESS:
                 return out
             p2 = 0x01

@@ -1,4 +1,4 @@
-"""Serve a virtual card to the real ``pcscd`` through vsmartcard's vpcd reader driver.
+"""Serve a virtual token to the real ``pcscd`` through vsmartcard's vpcd reader driver.
 
 vpcd is an IFD handler loaded by ``pcscd``; it listens on TCP (``DEVICENAME /dev/null:PORT``
 in its reader.conf file; the Debian package uses ``/dev/null:0x8C7B`` = 35963) and each of its
@@ -23,6 +23,13 @@ Card state: power off, power on and reset go to the card's ``power_off`` / ``pow
 of the reader: the card is powered off and the server reconnects with exponential backoff;
 the card's persistent state (PIN counters, certificates) lives on in the card object and its
 image, which commits every counter change as it happens (workbench/card/image.py).
+
+Which token: anything with power, an ATR and ``transmit`` (:class:`ServedCard`), or an image
+path opened by a *loader* (a callable path -> :class:`~workbench.card.Token`). The default
+loader opens plastic-card images (:meth:`workbench.card.VirtualCard.load`); the phone token
+is a GlobalPlatform SE image, which this layer cannot open (``se`` sits above ``transport``,
+ARCHITECTURE), so a caller above passes :func:`workbench.se.load_token`, which opens either
+kind (``card serve`` does).
 """
 
 from __future__ import annotations
@@ -32,10 +39,14 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from workbench.errors import TransportError
+
+if TYPE_CHECKING:
+    from workbench.card import Token
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +73,13 @@ _NO_PRECISE_DIAGNOSIS = b"\x6f\x00"  # ISO/IEC 7816-4 SW 6F00
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
+#: Opens a token image for :class:`VpcdServer`: path -> token (the server closes it at stop).
+TokenLoader = Callable[[Path], "Token"]
+
+
 class ServedCard(Protocol):
-    """What the server needs from a card: :class:`~workbench.card.VirtualCard` has all of it."""
+    """What the server needs from a card: every :class:`~workbench.card.Token` (the virtual
+    card, the phone's secure element) has all of it; test doubles need no more."""
 
     atr: bytes
 
@@ -79,8 +95,11 @@ class ServedCard(Protocol):
 class VpcdServer:
     """One card in one vpcd slot: connects to vpcd at ``host:port`` and answers it.
 
-    ``card_path_or_card``: a card image path (opened here, and closed by :meth:`stop`) or a
-    card object (left open: its owner closes it).
+    ``card_path_or_card``: a token image path (opened here with ``loader``, and closed by
+    :meth:`stop`) or a card object (left open: its owner closes it).
+    ``loader``: opens an image path (default: :meth:`workbench.card.VirtualCard.load`, plastic
+    card images only; pass :func:`workbench.se.load_token` to serve phone SE images too). Only
+    for a path: a card object given with a loader is a ``TypeError``.
     ``reconnect``: keep reconnecting after a drop (default) or return from
     :meth:`serve_forever` when the connection ends.
     ``max_backoff``: the longest pause, in seconds, between connection attempts; the pause
@@ -96,19 +115,20 @@ class VpcdServer:
         host: str = "127.0.0.1",
         port: int = VPCD_PORT,
         *,
+        loader: TokenLoader | None = None,
         reconnect: bool = True,
         max_backoff: float = 2.0,
     ) -> None:
         if not 0 < port < 0x10000:
             raise TransportError(f"port must be 1..65535, got {port}")
+        self._token: Token | None = None
         if isinstance(card_path_or_card, (str, os.PathLike)):
-            from workbench.card import VirtualCard
-
-            self.card: ServedCard = VirtualCard.load(Path(card_path_or_card))
-            self._owns_card = True
+            self._token = (loader or _load_card_image)(Path(card_path_or_card))
+            self.card: ServedCard = self._token
+        elif loader is not None:
+            raise TypeError("loader opens an image path; a card object is served as it is")
         else:
             self.card = card_path_or_card
-            self._owns_card = False
         self.host = host
         self.port = port
         self.reconnect = reconnect
@@ -158,6 +178,12 @@ class VpcdServer:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def token(self) -> Token | None:
+        """The token this server opened from an image path (its label, profile, path), or
+        None when it was given a card object."""
+        return self._token
 
     @property
     def running(self) -> bool:
@@ -230,14 +256,26 @@ class VpcdServer:
         self.card.power_off()
 
     def _serve_connection(self, sock: socket.socket) -> None:
+        """Answer vpcd's messages until the connection ends.
+
+        The hot path of every APDU (benchmarks/pcsc_roundtrip.py): four system calls (re-arm
+        the quick ACK, read the length, read the body, one write of length + reply) and no
+        logging, locking or formatting of its own; methods and constants are looked up once
+        per connection, not once per APDU. The quick ACK cannot be set once and left: Linux
+        leaves quick-ACK mode as soon as this side answers, and without re-arming it every APDU
+        waits 40 ms for its body (measured: 48 ms per APDU). Reading length and body with one
+        ``recv_into`` a preallocated buffer was measured too and is no faster: the body is only
+        sent once the length has been read and acknowledged, so two reads are needed anyway.
+        """
         recv, sendall, waitall = sock.recv, sock.sendall, socket.MSG_WAITALL
-        setopt = sock.setsockopt
-        card = self.card
+        setopt, tcp, quickack = sock.setsockopt, socket.IPPROTO_TCP, _QUICKACK
+        transmit = self.card.transmit
+        control = self._control
         stats = self.stats
         while True:
             try:
-                if _QUICKACK is not None:
-                    setopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                if quickack is not None:
+                    setopt(tcp, quickack, 1)
                 header = recv(_FRAME_HEADER, waitall)
                 if len(header) < _FRAME_HEADER:
                     return
@@ -248,7 +286,7 @@ class VpcdServer:
             except OSError:
                 return
             if size == 1:
-                reply = self._control(message[0])
+                reply = control(message[0])
                 if reply is None:
                     continue
             elif size == 0:
@@ -256,7 +294,7 @@ class VpcdServer:
             else:
                 stats["apdus"] += 1
                 try:
-                    reply = card.transmit(message)
+                    reply = transmit(message)
                 except Exception:  # a card object's bug must not take the reader down
                     log.exception("card raised while processing an APDU; answered 6F00")
                     reply = _NO_PRECISE_DIAGNOSIS
@@ -286,12 +324,18 @@ class VpcdServer:
 
     def _close_card(self) -> None:
         with self._close_lock:
-            if not self._owns_card or self._closed:
+            if self._token is None or self._closed:
                 return
             self._closed = True
-        close = getattr(self.card, "close", None)
-        if close is not None:
-            close()
+        self._token.close()
 
 
-__all__ = ["CTRL_ATR", "CTRL_OFF", "CTRL_ON", "CTRL_RESET", "ServedCard", "VPCD_PORT", "VPCD_SLOTS", "VpcdServer"]
+def _load_card_image(path: Path) -> Token:
+    """The default loader: a plastic card's image (the one token kind this layer can open)."""
+    from workbench.card import VirtualCard
+
+    return VirtualCard.load(path)
+
+
+__all__ = ["CTRL_ATR", "CTRL_OFF", "CTRL_ON", "CTRL_RESET", "ServedCard", "TokenLoader", "VPCD_PORT",
+           "VPCD_SLOTS", "VpcdServer"]
