@@ -26,17 +26,25 @@ Encoding is done here rather than with ``cryptography.x509.CertificateRevocation
 the revokedCertificates sequence is written directly as DER (one short TLV per entry), and the
 TBSCertList is signed with the CA key through cryptography. For a million entries this is the
 difference between seconds and minutes (``benchmarks/crl_scale.py``). :class:`LoadedCrl` is the
-matching reader: one pass over the DER builds a serial → offset index, after which a lookup is
-a dictionary access.
+matching reader: one pass over the DER builds a compact serial index (sorted 64-bit keys and
+entry offsets in arrays, plus a one-byte-per-slot presence filter: about 40 bytes per entry and
+no Python object per entry), and a lookup decodes only the entry it finds. Against a dict of
+cryptography's entry objects it builds faster, takes about a fifth of the memory, and answers
+about as fast (measured in the benchmark).
 """
 
 from __future__ import annotations
 
+import numbers
 import time
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from itertools import accumulate, compress, islice, repeat
+from operator import add, and_, eq, lshift, lt, rshift
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
@@ -498,39 +506,104 @@ def _header(der: bytes, pos: int, end: int) -> tuple[int, int, int]:
 
 
 def _parse_time(der: bytes, tag: int, start: int, end: int) -> datetime:
-    """UTCTime ``YYMMDDHHMMSSZ`` or GeneralizedTime ``YYYYMMDDHHMMSSZ`` (RFC 5280 4.1.2.5)."""
-    text = der[start:end]
+    """UTCTime ``YYMMDDHHMMSSZ`` or GeneralizedTime ``YYYYMMDDHHMMSSZ`` (RFC 5280 4.1.2.5).
+
+    Only ASCII digits and the final ``Z`` are accepted (DER, X.690 11.7-11.8); the checked
+    digits are handed to :meth:`datetime.fromisoformat` in its basic format, the quickest
+    way from text to an aware datetime (this runs once per looked-up entry).
+    """
+    digits = der[start:end - 1]
     try:
-        if tag == 0x17 and len(text) == 13 and text[12] == 0x5A:
-            year = int(text[0:2])
-            year += 1900 if year >= 50 else 2000  # RFC 5280 4.1.2.5.1
-            digits = text[2:12]
-        elif tag == 0x18 and len(text) == 15 and text[14] == 0x5A:
-            year = int(text[0:4])
-            digits = text[4:14]
-        else:
+        if not digits.isdigit() or der[end - 1] != 0x5A:
             raise ValueError
-        if not digits.isdigit():
-            raise ValueError
-        return datetime(year, int(digits[0:2]), int(digits[2:4]), int(digits[4:6]),
-                        int(digits[6:8]), int(digits[8:10]), tzinfo=UTC)
-    except ValueError:
-        shown = text.decode("ascii", "replace")
+        if tag == 0x17 and end - start == 13:
+            century = "19" if digits[0] >= 0x35 else "20"  # YY >= 50: 19YY (RFC 5280 4.1.2.5.1)
+            return _from_iso(f"{century}{digits[:6].decode()}T{digits[6:].decode()}+00:00")
+        if tag == 0x18 and end - start == 15:
+            return _from_iso(f"{digits[:8].decode()}T{digits[8:].decode()}+00:00")
+        raise ValueError
+    except (ValueError, IndexError):
+        shown = der[start:end].decode("ascii", "replace")
         raise CrlFormatError(f"bad time {shown!r} (tag {tag:#04x}) at offset {start}") from None
+
+
+_from_iso = datetime.fromisoformat
+
+
+#: The index keys a serial by its low 64 bits (an ``array("Q")``): RFC 5280 4.1.2.2 allows 20
+#: octets, but the simulator issues 8 and the real profile 4, so in practice the key is the
+#: serial itself ("exact" index); wider or negative serials still work, checked against the DER.
+_KEY_MASK = (1 << 64) - 1
+#: About this many sorted keys per bucket of the serial's top bits: a lookup reads its bucket's
+#: bounds in the key array (two array reads), then bisects a stretch of at most about twice
+#: this many keys (two cache lines) in one C call.
+_BUCKET_KEYS = 8
+#: The presence filter: one byte per slot, slot ``serial % modulus`` (an odd modulus, so serials
+#: that share their low bits still spread). It is sized from the byte length of the entry list,
+#: so that the walk over the entries can fill it: 3 slots per 5 bytes, about 24 per entry for
+#: the ~40-byte entries of 8-byte serials. An absent serial then finds its slot empty with
+#: probability ≈ e^(-1/24) ≈ 96 % and is answered after one memory access; only the others,
+#: and the listed serials, go on to the key array. (A second, independent filter cut the
+#: absent serials that go on from 4-6 % to under 1 %, but cost as much to fill as the first,
+#: for about a tenth of the time of a lookup: not worth it here.)
+_FILTER_SLOTS_PER_5_BYTES = 3
+#: What follows revocationDate in an entry as this module writes it (nothing, or the
+#: crlEntryExtensions with only a reasonCode), back to the reason: one dict lookup per entry.
+_REASON_OF_TAIL: dict[bytes, RevocationReason] = {
+    ext: reason for reason, ext in _ENTRY_EXTENSIONS.items()
+    if isinstance(reason, RevocationReason) and reason is not RevocationReason.UNSPECIFIED
+}
+_REASON_OF_TAIL[b""] = RevocationReason.UNSPECIFIED
+
+
+class _SerialIndex(NamedTuple):
+    """Where each entry of revokedCertificates is, by serial; no Python object per entry.
+
+    ``keys`` are the serials' low 64 bits, ascending, ``offsets`` the matching entries' DER
+    offsets. A serial ``s`` in bucket ``b = (s - base) >> shift`` (``0 <= b < bucket_count``),
+    if listed, is in ``keys[lows[b]:highs[b]]``. ``filter[s % modulus]`` is 1 for the slots some
+    listed serial falls in. ``exact``: every serial is in 0 … 2**64 - 1, so a key *is* its
+    serial and keys are unique. ``in_crl_order``: offsets ascend (the CRL was sorted by serial,
+    as this module writes it), so they also give the CRL's order.
+    """
+
+    keys: array[int]
+    offsets: array[int]
+    lows: array[int]
+    highs: array[int]
+    base: int
+    shift: int
+    bucket_count: int
+    filter: bytearray
+    modulus: int
+    exact: bool
+    in_crl_order: bool
 
 
 class LoadedCrl:
     """A parsed CRL with a serial index, for fast revocation lookups.
 
-    :meth:`from_der` walks the DER once (a minimal X.690 reader, no object per entry) and maps
-    every serial to its entry's offset; :meth:`is_revoked` decodes only the entry asked for.
-    The signature is not checked on load; call :meth:`verify` with the issuer's key.
+    :meth:`from_der` walks the DER once (a minimal X.690 reader, no object per entry) and keeps
+    each entry's offset in a compact index (:class:`_SerialIndex`: about 40 bytes per entry,
+    against about 217 for a dict of cryptography's entry objects, ``benchmarks/crl_scale.py``);
+    :meth:`is_revoked` decodes only the entry asked for. The signature is not checked on load;
+    call :meth:`verify` with the issuer's key.
     """
 
-    def __init__(self, der: bytes, index: dict[int, int], fields: dict[str, Any]) -> None:
+    def __init__(self, der: bytes, index: _SerialIndex, fields: dict[str, Any]) -> None:
         self.der = der
-        self._index = index
-        self.tbs: bytes = fields["tbs"]
+        self._tbs_span: tuple[int, int] = fields["tbs_span"]
+        self._keys = index.keys
+        self._offsets = index.offsets
+        self._lows = index.lows
+        self._highs = index.highs
+        self._base = index.base
+        self._shift = index.shift
+        self._bucket_count = index.bucket_count
+        self._filter = index.filter
+        self._modulus = index.modulus
+        self._exact = index.exact
+        self._in_crl_order = index.in_crl_order
         self.signature_algorithm: bytes = fields["sig_oid"]
         self.signature: bytes = fields["signature"]
         self.issuer_der: bytes = fields["issuer"]
@@ -597,17 +670,31 @@ class LoadedCrl:
         if tag != 0x03 or e != end or s == e:
             raise CrlFormatError("signature BIT STRING expected at the end")
         fields = {
-            "tbs": der[tbs_header_start:tbs_end], "sig_oid": sig_oid, "signature": der[s + 1:e],
+            "tbs_span": (tbs_header_start, tbs_end), "sig_oid": sig_oid, "signature": der[s + 1:e],
             "issuer": issuer, "this_update": this_update, "next_update": next_update,
             "extensions": extensions,
         }
         return cls(der, _index_entries(der, *revoked), fields)
 
+    @property
+    def tbs(self) -> bytes:
+        """The DER of the TBSCertList, the signed part (cut from :attr:`der` when asked for,
+        rather than kept: at a million entries it is a second copy of 40 MB)."""
+        start, end = self._tbs_span
+        return self.der[start:end]
+
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._keys)
 
     def __contains__(self, serial: object) -> bool:
-        return serial in self._index
+        try:
+            if not self._filter[serial % self._modulus]:  # type: ignore[operator]
+                return False
+        except TypeError:  # not an int: compare the way a dict key would (5.0 == 5)
+            serial = _as_serial(serial)
+            if serial is None:
+                return False
+        return self._find(serial) is not None  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return (f"LoadedCrl(number={self.number}, this_update={self.this_update.isoformat()}, "
@@ -615,56 +702,92 @@ class LoadedCrl:
 
     def is_revoked(self, serial: int) -> tuple[RevocationReason, datetime] | None:
         """``(reason, revocation date)`` if ``serial`` is listed (held ones too, with
-        certificateHold), else ``None``. An entry without reasonCode is ``unspecified``."""
-        offset = self._index.get(serial)
-        if offset is None:
-            return None
-        entry = self._entry(offset)
-        return entry[2], entry[1]
+        certificateHold), else ``None``. An entry without reasonCode is ``unspecified``.
+
+        The hot path, written out in one function (a method call costs about as much as the
+        dict lookup this is measured against): the presence filter, then the serial's bucket of
+        the key array, then the entry read by position (:meth:`_find` and :func:`_read_entry`
+        are the general versions).
+        """
+        try:
+            if not self._filter[serial % self._modulus]:
+                return None  # absent serials end here, all but about 4 % of them
+        except TypeError:  # not an int: match it the way a dict key would (5.0 is 5)
+            serial = _as_serial(serial)  # type: ignore[assignment]
+            if serial is None:
+                return None
+        if self._exact:  # the search of _find, written out
+            b = (serial - self._base) >> self._shift
+            if not 0 <= b < self._bucket_count:  # below the first key or above the last
+                return None
+            hi = self._highs[b]
+            i = bisect_left(self._keys, serial, self._lows[b], hi)
+            if i == hi or self._keys[i] != serial:
+                return None
+            offset = self._offsets[i]
+        else:
+            found = self._find(serial)
+            if found is None:
+                return None
+            offset = found
+        der = self.der
+        length = der[offset + 1]
+        if length < 0x80:  # as this module writes entries: read by position
+            t = offset + 4 + der[offset + 3]  # after 30 LL 02 NN <serial>
+            end = offset + 2 + length
+            if der[t] == 0x17 and der[t + 1] == 13 and t + 15 <= end:
+                reason = _REASON_OF_TAIL.get(der[t + 15:end])
+                digits = der[t + 2:t + 14]  # UTCTime YYMMDDhhmmss, then Z
+                if reason is not None and digits.isdigit() and der[t + 14] == 0x5A:
+                    text = digits.decode()
+                    century = "19" if digits[0] >= 0x35 else "20"  # RFC 5280 4.1.2.5.1
+                    try:
+                        return reason, _from_iso(f"{century}{text[:6]}T{text[6:]}+00:00")
+                    except ValueError:  # e.g. month 13: the general reader says where
+                        pass
+        _, revoked_at, reason, _ = _read_entry(der, offset)
+        return reason, revoked_at
 
     def entry(self, serial: int) -> RevokedEntry | None:
         """The full entry ``(serial, revoked_at, reason, invalidity_date)`` or ``None``."""
-        offset = self._index.get(serial)
-        return None if offset is None else self._entry(offset)
+        if not isinstance(serial, int):
+            serial = _as_serial(serial)  # type: ignore[assignment]
+            if serial is None:
+                return None
+        offset = self._find(serial)
+        return None if offset is None else RevokedEntry(_read_entry(self.der, offset))
 
     def entries(self) -> Iterator[RevokedEntry]:
         """Every entry, in CRL order."""
-        for offset in self._index.values():
-            yield self._entry(offset)
+        offsets = self._offsets if self._in_crl_order else sorted(self._offsets)
+        for offset in offsets:
+            yield RevokedEntry(_read_entry(self.der, offset))
 
     def serials(self) -> set[int]:
-        return set(self._index)
+        """Every listed serial."""
+        if self._exact:
+            return set(self._keys)
+        return {_serial_at(self.der, offset) for offset in self._offsets}
 
-    def _entry(self, offset: int) -> RevokedEntry:
-        der = self.der
-        _, start, end = _header(der, offset, len(der))
-        _, s, e = _header(der, start, end)
-        serial = int.from_bytes(der[s:e], "big", signed=True)
-        tag, s, e = _header(der, e, end)
-        revoked_at = _parse_time(der, tag, s, e)
-        reason = RevocationReason.UNSPECIFIED
-        invalidity = None
-        if e < end:
-            _, xs, xe = _header(der, e, end)
-            pos = xs
-            while pos < xe:
-                _, es, ee = _header(der, pos, xe)
-                _, os_, oe = _header(der, es, ee)
-                oid = der[os_ - 2:oe]
-                vtag, vs, ve = _header(der, oe, ee)
-                if vtag == 0x01:  # critical flag
-                    vtag, vs, ve = _header(der, ve, ee)
-                if oid == _OID_REASON:
-                    _, rs, re_ = _header(der, vs, ve)
-                    code = int.from_bytes(der[rs:re_], "big")
-                    if code not in _CODE_REASON:
-                        raise CrlFormatError(f"unknown reason code {code} for serial {serial:#x}")
-                    reason = _CODE_REASON[code]
-                elif oid == _OID_INVALIDITY:
-                    ttag, ts, te = _header(der, vs, ve)
-                    invalidity = _parse_time(der, ttag, ts, te)
-                pos = ee
-        return RevokedEntry((serial, revoked_at, reason, invalidity))
+    def _find(self, serial: int) -> int | None:
+        """DER offset of the entry for ``serial``, or ``None``."""
+        keys = self._keys
+        if self._exact:  # keys are the serials: compare them as they are
+            b = (serial - self._base) >> self._shift  # the bucket of the serial's top bits
+            if not 0 <= b < self._bucket_count:
+                return None
+            hi = self._highs[b]
+            i = bisect_left(keys, serial, self._lows[b], hi)
+            return self._offsets[i] if i < hi and keys[i] == serial else None
+        # Serials sharing their low 64 bits sit side by side: compare the DER's own serial.
+        key = serial & _KEY_MASK
+        i = bisect_left(keys, key)
+        while i < len(keys) and keys[i] == key:
+            offset = self._offsets[i]
+            if _serial_at(self.der, offset) == serial:
+                return offset
+            i += 1
+        return None
 
     def verify(self, public_key: rsa.RSAPublicKey) -> None:
         """Check the signature with the issuer's RSA key; :class:`CrlFormatError` if it fails."""
@@ -677,9 +800,142 @@ class LoadedCrl:
             raise CrlFormatError("CRL signature does not verify with this key") from None
 
 
-def _index_entries(der: bytes, start: int, end: int) -> dict[int, int]:
-    """serial → offset of its entry, in one pass over revokedCertificates."""
-    index: dict[int, int] = {}
+def _as_serial(value: object) -> int | None:
+    """The int a non-int lookup key stands for, as a dict would match it (``5.0`` is ``5``);
+    ``None`` if it equals no int. Unhashable values raise :class:`TypeError`, as in a dict."""
+    hash(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, numbers.Number):
+        try:
+            as_int = int(value)  # type: ignore[call-overload]
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return as_int if as_int == value else None
+    return None
+
+
+def _serial_at(der: bytes, offset: int) -> int:
+    """The serial of the entry at ``offset`` (its INTEGER, two's complement as in DER)."""
+    _, start, end = _header(der, offset, len(der))
+    _, s, e = _header(der, start, end)
+    return int.from_bytes(der[s:e], "big", signed=True)
+
+
+def _read_entry(der: bytes, offset: int) -> tuple[int, datetime, RevocationReason,
+                                                   datetime | None]:
+    """The general entry reader: any length form, any crlEntryExtensions (RFC 5280 5.3)."""
+    _, start, end = _header(der, offset, len(der))
+    _, s, e = _header(der, start, end)
+    serial = int.from_bytes(der[s:e], "big", signed=True)
+    tag, s, e = _header(der, e, end)
+    revoked_at = _parse_time(der, tag, s, e)
+    reason = RevocationReason.UNSPECIFIED
+    invalidity = None
+    if e < end:
+        _, xs, xe = _header(der, e, end)
+        pos = xs
+        while pos < xe:
+            _, es, ee = _header(der, pos, xe)
+            _, os_, oe = _header(der, es, ee)
+            oid = der[os_ - 2:oe]
+            vtag, vs, ve = _header(der, oe, ee)
+            if vtag == 0x01:  # critical flag
+                vtag, vs, ve = _header(der, ve, ee)
+            if oid == _OID_REASON:
+                _, rs, re_ = _header(der, vs, ve)
+                code = int.from_bytes(der[rs:re_], "big")
+                if code not in _CODE_REASON:
+                    raise CrlFormatError(f"unknown reason code {code} for serial {serial:#x}")
+                reason = _CODE_REASON[code]
+            elif oid == _OID_INVALIDITY:
+                ttag, ts, te = _header(der, vs, ve)
+                invalidity = _parse_time(der, ttag, ts, te)
+            pos = ee
+    return serial, revoked_at, reason, invalidity
+
+
+def _index_entries(der: bytes, start: int, end: int) -> _SerialIndex:
+    """The serial index of revokedCertificates (``der[start:end]``), in one pass over it.
+
+    A serial listed twice keeps its first entry (later ones are ignored, as before).
+    """
+    offset_type = "I" if end <= 0xFFFFFFFF else "Q"
+    modulus = (end - start) * _FILTER_SLOTS_PER_5_BYTES // 5 | 1
+    walked = _walk_entries_fast(der, start, end, offset_type, modulus)
+    if walked is None:
+        walked = _walk_entries(der, start, end, offset_type, modulus)
+    keys, offsets, presence, exact = walked
+    in_order = all(map(lt, keys, islice(keys, 1, None)))  # strictly ascending: no duplicates
+    if not in_order:
+        keys, offsets = _sort_unique(der, keys, offsets, exact)
+    lows, highs, base, shift, bucket_count = _buckets(keys)
+    return _SerialIndex(keys, offsets, lows, highs, base, shift, bucket_count, presence, modulus,
+                        exact, in_order)
+
+
+def _buckets(keys: array[int]) -> tuple[array[int], array[int], int, int, int]:
+    """Bounds in ``keys`` (ascending) of each bucket of their top bits, for :class:`_SerialIndex`.
+
+    Only every ``_BUCKET_KEYS``-th key (a "fence" key) is counted into its bucket, in a Python
+    loop an eighth as long as the key array; the bounds follow from the fence: the keys of
+    bucket ``b`` lie after the last fence key below it and before the first fence key above.
+    """
+    step = _BUCKET_KEYS
+    fence = keys[::step]
+    base = keys[0] if keys else 0
+    span = keys[-1] - base if keys else 0
+    shift = max(0, span.bit_length() - len(fence).bit_length())  # about one fence key a bucket
+    bucket_count = (span >> shift) + 1
+    counts = [0] * (bucket_count + 1)
+    for key in fence:
+        counts[((key - base) >> shift) + 1] += 1
+    fence_below = list(accumulate(counts))  # [b]: fence keys below bucket b's first value
+    # keys[step * (f - 1)] is the last fence key below bucket b (f = fence_below[b]); the first
+    # fence key at or above bucket b + 1 is keys[step * fence_below[b + 1]].
+    lows = array("I", [max(0, step * f - step + 1) for f in fence_below[:-1]])
+    highs = array("I", [min(len(keys), step * f) for f in fence_below[1:]])
+    return lows, highs, base, shift, bucket_count
+
+
+def _walk_entries_fast(der: bytes, start: int, end: int, offset_type: str, modulus: int
+                       ) -> tuple[array[int], array[int], bytearray, bool] | None:
+    """The common case, in as few steps per entry as possible: short-form entries whose serial
+    is in 0 … 2**64 - 1. Returns keys, offsets, the filter and ``exact`` (true here), or
+    ``None`` for anything else (then :func:`_walk_entries` reads it all, with the precise error
+    if the DER is malformed)."""
+    keys = array("Q")
+    offsets = array(offset_type)
+    presence = bytearray(modulus)
+    add_key, add_offset = keys.append, offsets.append
+    from_bytes = int.from_bytes
+    pos = start
+    try:
+        while pos < end:
+            length = der[pos + 1]
+            if der[pos] != 0x30 or length >= 0x80 or der[pos + 2] != 0x02:
+                return None
+            size = der[pos + 3]
+            if size + 2 > length:
+                return None
+            serial = from_bytes(der[pos + 4:pos + 4 + size], "big", signed=True)
+            add_key(serial)
+            add_offset(pos)
+            presence[serial % modulus] = 1
+            pos += length + 2
+    except (IndexError, OverflowError):  # past the buffer; a negative or wider serial
+        return None
+    return (keys, offsets, presence, True) if pos == end else None
+
+
+def _walk_entries(der: bytes, start: int, end: int, offset_type: str, modulus: int
+                  ) -> tuple[array[int], array[int], bytearray, bool]:
+    """Every entry's key and offset, any length form and serial size; the filter; ``exact``
+    as in :class:`_SerialIndex`."""
+    keys = array("Q")
+    offsets = array(offset_type)
+    presence = bytearray(modulus)
+    exact = True
     pos = start
     from_bytes = int.from_bytes
     try:
@@ -699,11 +955,51 @@ def _index_entries(der: bytes, start: int, end: int) -> dict[int, int]:
             size = der[body + 1]
             if size >= 0x80 or body + 2 + size > nxt:
                 raise CrlFormatError(f"malformed serial at offset {body}")
-            index.setdefault(from_bytes(der[body + 2:body + 2 + size], "big", signed=True), pos)
+            serial = from_bytes(der[body + 2:body + 2 + size], "big", signed=True)
+            key = serial & _KEY_MASK
+            if key != serial:
+                exact = False
+            keys.append(key)
+            offsets.append(pos)
+            presence[serial % modulus] = 1
             pos = nxt
     except IndexError:
         raise CrlFormatError("truncated CRL entry list") from None
-    return index
+    return keys, offsets, presence, exact
+
+
+def _sort_unique(der: bytes, keys: array[int], offsets: array[int],
+                 exact: bool) -> tuple[array[int], array[int]]:
+    """Keys ascending, equal keys in CRL order (offset order), then each serial's later entries
+    dropped, so the first entry of a serial listed twice is the one found.
+
+    Sorting one int per entry, key and offset packed together, is the quickest way here (about
+    twice as fast as sorting indices by key); this costs about as much again as the rest of the
+    load, for CRLs not written in serial order.
+    """
+    width = offsets.itemsize * 8
+    packed = sorted(map(add, map(lshift, keys, repeat(width)), offsets))
+    keys = array("Q", map(rshift, packed, repeat(width)))
+    offsets = array(offsets.typecode, map(and_, packed, repeat((1 << width) - 1)))
+    del packed
+    repeats = list(compress(range(1, len(keys)), map(eq, keys, islice(keys, 1, None))))
+    if not repeats:
+        return keys, offsets
+    if exact:  # the key is the serial: a repeat is the same serial listed again
+        drop = set(repeats)
+    else:  # equal low 64 bits: drop only a serial already seen in its run
+        drop = set()
+        in_run = set(repeats)
+        run_serials: set[int] = set()
+        for i in repeats:
+            if i - 1 not in in_run:  # keys[i - 1] starts a run of equal keys
+                run_serials = {_serial_at(der, offsets[i - 1])}
+            serial = _serial_at(der, offsets[i])
+            if serial in run_serials:
+                drop.add(i)
+            run_serials.add(serial)
+    keep = [i not in drop for i in range(len(keys))]
+    return array("Q", compress(keys, keep)), array(offsets.typecode, compress(offsets, keep))
 
 
 def _crl_extensions(explicit: bytes) -> dict[str, Any]:

@@ -50,6 +50,7 @@ nonce is inside the signed data.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -342,6 +343,17 @@ class _CachedResponse:
     fresh_until: datetime  # reuse without asking the registry until then (see _cached)
 
 
+@dataclass
+class _KnownStatus:
+    """A status read from the registry, reused for signing while the registry is unchanged."""
+
+    status: CertStatus
+    asked_at: datetime  # the moment it was asked for
+    version: int  # registry data_version read before asking
+    fresh_until: datetime | None = None  # the certificate's next recorded event; None: not
+    #                                      looked up yet (only when the status is asked again)
+
+
 def _fingerprint(status: CertStatus) -> tuple[object, ...]:
     return (status.state, status.since, status.reason)
 
@@ -354,12 +366,30 @@ class CacheStats:
     misses: int = 0
     stale: int = 0  # entries found but re-signed: status changed, too old, or new signer
     signed: int = 0  # every signature made, including nonce requests
+    statuses_reused: int = 0  # nonce requests answered without asking the registry again
 
 
 @dataclass
 class _Cache:
     entries: dict[CertQuery, _CachedResponse] = field(default_factory=dict)
+    # DER of a nonce-less single-CertID request → its parse: such a request is the same bytes
+    # every time a client asks about that certificate (RFC 5019 2.1.1), and parsing it again
+    # cost more than the rest of a cache hit
+    requests: dict[bytes, OcspRequestInfo] = field(default_factory=dict)
+    # (issuer key id, serial) → the status last read, for requests that are signed afresh
+    statuses: dict[tuple[bytes, int], _KnownStatus] = field(default_factory=dict)
     stats: CacheStats = field(default_factory=CacheStats)
+
+
+def _bounded_put(table: dict, key: object, value: object, limit: int) -> None:
+    """Insert, first dropping the oldest entries beyond ``limit`` (dicts keep insertion order)."""
+    table.pop(key, None)
+    while len(table) >= limit:
+        try:
+            table.pop(next(iter(table)))
+        except (StopIteration, KeyError, RuntimeError):  # raced with another thread
+            break
+    table[key] = value
 
 
 class OcspResponder:
@@ -416,7 +446,9 @@ class OcspResponder:
         self._signers: dict[bytes, _Signer] = {}
         self._cache = _Cache()
         self._issuers = self._issuer_table()
-        self._watch = status.watch() if isinstance(status, WatchableStatusSource) else None
+        # isinstance() against a runtime-checkable Protocol costs ~10 µs: asked once, here
+        self._watchable = isinstance(status, WatchableStatusSource)
+        self._watch = status.watch() if self._watchable else None
 
     def close(self) -> None:
         """Release the registry watch's database connection (the responder stays usable,
@@ -497,6 +529,8 @@ class OcspResponder:
     def clear_cache(self) -> None:
         """Forget every pre-signed response (they are re-signed on the next request)."""
         self._cache.entries.clear()
+        self._cache.requests.clear()
+        self._cache.statuses.clear()
 
     def _now(self, at: datetime | None = None) -> datetime:
         moment = self.clock.now() if at is None else at
@@ -509,11 +543,17 @@ class OcspResponder:
 
         Unsuccessful answers follow RFC 6960 2.3 (see the module docstring for which is which).
         """
-        try:
-            info = parse_request(request_der)
-        except MalformedOcspRequest as exc:
-            log.debug("malformed OCSP request: %s", exc)
-            return MALFORMED_REQUEST
+        memo = self._cache.requests
+        info = memo.get(request_der) if type(request_der) is bytes else None
+        if info is None:
+            try:
+                info = parse_request(request_der)
+            except MalformedOcspRequest as exc:
+                log.debug("malformed OCSP request: %s", exc)
+                return MALFORMED_REQUEST
+            if (info.nonce is None and len(info.queries) == 1 and self.max_cache_entries
+                    and type(request_der) is bytes):
+                _bounded_put(memo, request_der, info, self.max_cache_entries)
         try:
             return self.respond_to(info)
         except _Unauthorized as exc:
@@ -547,8 +587,7 @@ class OcspResponder:
         if not issuer.not_before <= now <= issuer.not_after:
             raise _Unauthorized(f"{issuer.ca!r} is not valid at {now.isoformat()}")
         if info.nonce is not None or len(info.queries) != 1 or self.max_cache_entries == 0:
-            statuses = [self.status_source.status(issuer.key_id, q.serial, at=now)
-                        for q in info.queries]
+            statuses = [self._status(issuer, q.serial, now) for q in info.queries]
             return self._sign(self._signer(issuer.ca, now, issuer.key_id), info, statuses, now)
         return self._cached(info, issuer, now)
 
@@ -589,15 +628,38 @@ class OcspResponder:
         der = self._sign(signer, info, [status], now)
         fresh_until = (self._fresh_until(now, now, issuer, query.serial) if watch is not None
                        else now + self.cache_for)
-        entries = self._cache.entries
-        entries.pop(query, None)
-        while len(entries) >= self.max_cache_entries:
-            try:
-                entries.pop(next(iter(entries)))
-            except (StopIteration, KeyError, RuntimeError):  # raced with another thread
-                break
-        entries[query] = _CachedResponse(fingerprint, now, signer, der, version, fresh_until)
+        _bounded_put(self._cache.entries, query,
+                     _CachedResponse(fingerprint, now, signer, der, version, fresh_until),
+                     self.max_cache_entries)
         return der
+
+    def _status(self, issuer: _Issuer, serial: int, now: datetime) -> CertStatus:
+        """The status for a response signed afresh (a nonce, several CertIDs).
+
+        The same rule as the pre-signed cache, applied to the status alone: while the
+        registry's data_version is what it was when the status was read, and the clock is
+        between that moment and the certificate's next recorded event, the registry would give
+        the same answer, so it is not asked again. The next event is looked up only when a
+        status is asked for a second time, so a certificate asked about once costs no more
+        than before. Without a watch (in-memory registry, test double), it is asked every time.
+        """
+        watch = self._watch
+        if watch is None or self.max_cache_entries == 0:
+            return self.status_source.status(issuer.key_id, serial, at=now)
+        version = watch.version()  # read before the status, as in _cached
+        key = (issuer.key_id, serial)
+        known = self._cache.statuses.get(key)
+        if known is not None and known.version == version and known.asked_at <= now:
+            if known.fresh_until is None:
+                known.fresh_until = self._fresh_until(known.asked_at, known.asked_at, issuer,
+                                                      serial)
+            if now < known.fresh_until:
+                self._cache.stats.statuses_reused += 1
+                return known.status
+        status = self.status_source.status(issuer.key_id, serial, at=now)
+        _bounded_put(self._cache.statuses, key, _KnownStatus(status, now, version),
+                     self.max_cache_entries)
+        return status
 
     def _fresh_until(self, produced_at: datetime, now: datetime, issuer: _Issuer,
                      serial: int) -> datetime:
@@ -607,9 +669,9 @@ class OcspResponder:
         the clock gets there, without any new write to the registry.
         """
         end = produced_at + self.cache_for
-        source = self.status_source
-        if not isinstance(source, WatchableStatusSource):
+        if not self._watchable:
             return end
+        source: WatchableStatusSource = self.status_source  # type: ignore[assignment]
         upcoming = source.next_change(issuer.key_id, serial, now)
         return end if upcoming is None else min(end, upcoming)
 
@@ -666,6 +728,8 @@ _UNKNOWN_DER = b"\x82\x00"  # [2] IMPLICIT NULL
 
 
 _tlv = tlv.der
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 
 
 def _integer(value: int) -> bytes:
@@ -673,15 +737,29 @@ def _integer(value: int) -> bytes:
     return _tlv(0x02, value.to_bytes(size, "big", signed=True))
 
 
+# The small caches below hold pieces that repeat from one response to the next (the time of
+# this second, a certificate's CertID, the responder's ID): every nonce request is signed
+# afresh, and the DER around the signature is most of the responder's own work.
+
+@functools.lru_cache(maxsize=256)
 def _generalized_time(t: datetime) -> bytes:
     return _tlv(0x18, t.strftime("%Y%m%d%H%M%SZ").encode("ascii"))
 
 
+@functools.lru_cache(maxsize=4096)
+def _cert_id(query: CertQuery) -> bytes:
+    return _tlv(0x30, _HASH_ALGORITHM_DER[query.algorithm] + _tlv(0x04, query.issuer_name_hash)
+                + _tlv(0x04, query.issuer_key_hash) + _integer(query.serial))
+
+
+@functools.lru_cache(maxsize=64)
+def _responder_id(key_hash: bytes) -> bytes:
+    return _tlv(0xA2, _tlv(0x04, key_hash))  # ResponderID byKey [2] EXPLICIT KeyHash
+
+
 def _single_response(query: CertQuery, status: CertStatus, this_update: bytes,
                      next_update: bytes) -> bytes:
-    cert_id = _tlv(0x30, _HASH_ALGORITHM_DER[query.algorithm]
-                   + _tlv(0x04, query.issuer_name_hash) + _tlv(0x04, query.issuer_key_hash)
-                   + _integer(query.serial))
+    cert_id = _cert_id(query)
     cert_status, revoked_at, reason = _published(status)
     if cert_status is ocsp.OCSPCertStatus.GOOD:
         choice = _GOOD_DER
@@ -706,7 +784,7 @@ def response_data(responder_key_hash: bytes, queries: Iterable[CertQuery],
     nxt = _tlv(0xA0, _generalized_time(next_update))
     singles = b"".join(_single_response(q, st, this, nxt)
                        for q, st in zip(queries, statuses, strict=True))
-    body = _tlv(0xA2, _tlv(0x04, responder_key_hash)) + this + _tlv(0x30, singles)
+    body = _responder_id(responder_key_hash) + this + _tlv(0x30, singles)
     if nonce is not None:
         nonce_ext = _tlv(0x30, _ID_PKIX_OCSP_NONCE_DER + _tlv(0x04, _tlv(0x04, nonce)))
         body += _tlv(0xA1, _tlv(0x30, nonce_ext))
@@ -717,7 +795,7 @@ def _sign(signer: _Signer, queries: Iterable[CertQuery], statuses: list[CertStat
           nonce: bytes | None, now: datetime, next_update: datetime) -> bytes:
     """The DER OCSPResponse: successful, id-pkix-ocsp-basic, signed with sha256WithRSA."""
     tbs = response_data(signer.key_hash, queries, statuses, nonce, now, next_update)
-    signature = signer.key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    signature = signer.key.sign(tbs, _PKCS1V15, _SHA256)
     basic = tbs + _SHA256_WITH_RSA_DER + _tlv(0x03, b"\x00" + signature)
     if signer.delegated:
         basic += _tlv(0xA0, _tlv(0x30, signer.certificate.public_bytes(Encoding.DER)))
