@@ -91,3 +91,22 @@ def test_errors_are_one_line(image, tmp_path, args, message):
 def test_usage_error_exit_code():
     proc = run("card")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_lab_fills_a_folder_without_overwriting(tmp_path):
+    from tests.helpers import run_cli
+
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    (folder / "00_start_here.ipynb").write_text("mine")
+    done = run_cli("lab", str(folder), "--dry-run", "--no-browser")
+    assert done.returncode == 0, done.stderr
+    assert (folder / "00_start_here.ipynb").read_text() == "mine"  # a user's edit stays
+    from tests.helpers import ROOT
+
+    shipped = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert {p.name for p in folder.glob("*.ipynb")} == shipped
+    assert f"--notebook-dir={folder}" in done.stdout and "--no-browser" in done.stdout
+    assert "news_url=None" in done.stdout
+    bad = run_cli("lab", str(tmp_path / "nb" / "00_start_here.ipynb"), "--dry-run")
+    assert bad.returncode == 2 and "is not a folder" in bad.stderr

@@ -1,6 +1,8 @@
 """Regenerate the generated pages of ``docs/`` from the code they describe.
 
-``docs/card-files.md`` is the card's file tables (:func:`workbench.card.files.markdown_table`).
+``docs/card-files.md`` is the card's file tables (:func:`workbench.card.files.markdown_table`);
+``docs/service-model.md`` the smartphone service's states, events, API and scenarios
+(:func:`workbench.scenarios.library.markdown`).
 ``--check`` exits 1 when a page is stale (the test suite runs it).
 """
 
@@ -11,9 +13,10 @@ import sys
 from pathlib import Path
 
 from workbench.card.files import markdown_table
+from workbench.scenarios.library import markdown as service_model
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = {"card-files.md": markdown_table}
+PAGES = {"card-files.md": markdown_table, "service-model.md": service_model}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from workbench.scenarios.samples import SCENARIOS, shipped_traces, stale, write_all
+from workbench.scenarios.samples import SAMPLES, shipped_traces, stale, write_all
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.check:
         write_all(args.out)
-        print(f"wrote {', '.join(SCENARIOS)} to {args.out}")
+        print(f"wrote {', '.join(SAMPLES)} to {args.out}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         write_all(Path(tmp))

@@ -42,7 +42,8 @@ from workbench.transport.trace import TraceSource, coerce_trace
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Annotator", "ap_name", "decode_trace", "describe_p1p2", "object_name"]
+__all__ = ["SCENARIO_COLUMNS", "Annotator", "ap_name", "decode_scenario", "decode_trace",
+           "describe_p1p2", "object_name"]
 
 
 _ISD_NAME = "GlobalPlatform ISD (MF state)"
@@ -403,3 +404,69 @@ def decode_trace(source: TraceSource) -> pd.DataFrame:
         frame[name] = frame[name].astype("Int64")
     frame["start"] = pd.to_datetime(frame["start"], utc=True, errors="coerce", format="ISO8601")
     return frame.set_index("seq")
+
+
+#: Columns of :func:`decode_scenario`, the readable ones first and the raw bytes last.
+SCENARIO_COLUMNS = ("seq", "step", "channel", "device", "what", "ap", "object", "status", "sw",
+                    "tries_left", "modelled_ms", "server_side", "command", "response")
+
+
+def decode_scenario(records: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per APDU and per HTTP message of a scenario trace (schema 2), decoded.
+
+    Each token and logical channel keeps its own selection state (the card over NFC, each
+    OMAPI channel of the phone's SE, a reader over RF), so ``ap`` and ``object`` name what a
+    command touched; a relayed TSM command (encrypted, CLA 84) is named by its ``label``.
+    ``status`` is the status word's meaning (English) or the HTTP status and the answer's
+    state or error. Raw bytes come last (masked commands: no PIN in any column).
+    """
+    import pandas as pd
+
+    annotators: dict[tuple[str, str, int], Annotator] = {}
+    step = None
+    rows: list[dict[str, Any]] = []
+    for rec in records:
+        kind = rec.get("type")
+        if kind == "step":
+            step = rec.get("index")
+            continue
+        timing = rec.get("timing") or {}
+        if kind in ("connect", "disconnect"):
+            for key in [k for k in annotators if k[0] == rec.get("device")]:
+                annotators[key].power()
+            continue
+        if kind == "exchange":
+            command = str(rec.get("command", "")).upper()
+            logical = int(command[:2], 16) & 0x03 if len(command) >= 2 and command[:2] != "**" \
+                else 0
+            key = (str(rec.get("device")), str(rec.get("channel")), logical)
+            annotator = annotators.setdefault(key, Annotator())
+            decoded = annotator.exchange(command, rec.get("response"))
+            what = rec.get("label") or decoded.get("instruction", "")
+            obj = decoded.get("ef") or decoded.get("pin") or decoded.get("key") or ""
+            if decoded.get("tries_left") is not None and not decoded.get("pin"):
+                obj = obj or "PIN"
+            rows.append({
+                "seq": rec.get("seq"), "step": step, "channel": rec.get("channel"),
+                "device": rec.get("device"), "what": what, "ap": decoded.get("ap", ""),
+                "object": obj, "status": decoded.get("sw_en", ""), "sw": decoded.get("sw", ""),
+                "tries_left": decoded.get("tries_left"),
+                "modelled_ms": round(sum(float(timing.get(k, 0.0)) for k in
+                                         ("air_ms", "card_ms", "host_ms", "wtx_ms")), 3),
+                "server_side": bool(rec.get("server_side")),
+                "command": command, "response": rec.get("response")})
+        elif kind == "message" and rec.get("channel") == "HTTP":
+            answer = rec.get("response") or {}
+            detail = answer.get("error") or answer.get("state") or answer.get("what") or ""
+            if "accepted" in answer:
+                detail = "accepted" if answer["accepted"] else f"refused: {answer.get('reason')}"
+            rows.append({
+                "seq": rec.get("seq"), "step": step, "channel": "HTTP",
+                "device": rec.get("device"),
+                "what": f"{rec.get('method')} {rec.get('host')}{rec.get('path')}", "ap": "",
+                "object": "", "status": f"{rec.get('status')} {detail}".strip(), "sw": "",
+                "tries_left": None, "modelled_ms": float(timing.get("network_ms", 0.0)),
+                "server_side": bool(rec.get("server_side")), "command": "", "response": ""})
+    frame = pd.DataFrame(rows, columns=list(SCENARIO_COLUMNS))
+    frame["tries_left"] = frame["tries_left"].astype("Int64")
+    return frame

@@ -1,7 +1,7 @@
 """The command line: ``jpki-workbench`` (also ``python -m workbench``).
 
 One module per command group (:mod:`workbench.cli.card`, :mod:`workbench.cli.pki`,
-:mod:`workbench.cli.se`; scenarios and the lab join them as they grow). The CLI holds no domain
+:mod:`workbench.cli.se`, :mod:`workbench.cli.scenario`, :mod:`workbench.cli.lab`). The CLI holds no domain
 logic: it parses, calls the domain packages and prints. User mistakes (bad hex, an unknown
 profile, a PIN that breaks the rules, a missing or corrupt file, a bad option value) end with
 one line on stderr and exit status 2, never a traceback; every such error is a
@@ -34,7 +34,7 @@ __all__ = ["EXIT_USAGE", "CliError", "main", "parse_hex", "parse_time", "print_c
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree; each group module adds its own commands."""
-    from workbench.cli import card, pki, se
+    from workbench.cli import card, lab, pki, scenario, se
 
     parser = Parser(
         prog=PROG,
@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         "pki", help="the simulated authority: registry, CRLs, OCSP, the repository server"))
     se.add_commands(groups.add_parser(
         "se", help="the phone's secure element: GlobalPlatform registry, SCP03, JPKI applet"))
+    scenario.add_commands(groups.add_parser(
+        "scenario", help="the smartphone service's procedures: run, replay, exposure windows"))
+    lab.add_commands(groups.add_parser(
+        "lab", help="JupyterLab on the workbench's notebooks"))
     return parser
 
 

@@ -16,6 +16,7 @@ import re
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from workbench.cli.common import CliError, parse_time, write_atomically
@@ -238,14 +239,27 @@ def _serve(args: argparse.Namespace) -> int:
 
     def ready(base_url: str) -> None:
         plural = "worker" if workers == 1 else "workers"
+        api = ("off" if args.no_api else f"{base_url}/v1/" if workers == 1
+               else "needs --workers 1")
         print(f"serving {db} at {base_url} (OCSP {base_url}/ocsp, signer {args.ocsp_signer}, "
-              f"{workers} {plural}); Ctrl-C or SIGTERM stops", flush=True)
+              f"{workers} {plural}, application API {api}); Ctrl-C or SIGTERM stops",
+              flush=True)
         if named and named.rstrip("/") != base_url:
             print(f"note: the certificates name {named}, not {base_url}",
                   file=sys.stderr, flush=True)
 
+    if args.issuance_delay < 0:
+        raise CliError(f"--issuance-delay must be 0 or more minutes, got {args.issuance_delay}")
+
+    def application_api(store: AuthorityStore) -> Any:
+        from workbench.lifecycle.authority import ServiceAuthority
+
+        delay = timedelta(minutes=args.issuance_delay)
+        return ServiceAuthority(store, issuance_delay=delay).handle
+
     serve_workers(lambda: _open(args), host=host, port=port, workers=workers, ready=ready,
-                  allow_remote=args.allow_remote, ocsp_signer=args.ocsp_signer)
+                  allow_remote=args.allow_remote, ocsp_signer=args.ocsp_signer,
+                  api_factory=None if args.no_api else application_api)
     print("stopped", flush=True)
     return 0
 
@@ -330,7 +344,8 @@ def add_commands(group: argparse.ArgumentParser) -> None:
         "serve",
         help="serve CRLs, ARLs, CA certificates and OCSP over HTTP (loopback by default)",
         description="Serve the authority store's CRLs (/crl/...), ARLs (/arl/...), CA "
-                    "certificates (/ca/...) and OCSP (/ocsp) until Ctrl-C or SIGTERM.",
+                    "certificates (/ca/...), OCSP (/ocsp) and, with --workers 1, the "
+                    "smartphone service's application API (/v1/...) until Ctrl-C or SIGTERM.",
     )
     db(serve)
     serve.add_argument("--workers", type=int, default=None,
@@ -347,4 +362,9 @@ def add_commands(group: argparse.ArgumentParser) -> None:
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow a non-loopback --host (the simulator's keys are test keys; "
                             "do not expose it)")
+    serve.add_argument("--issuance-delay", type=float, default=2.0, metavar="MINUTES",
+                       help="server-side issuance time of the application API (default 2)")
+    serve.add_argument("--no-api", action="store_true",
+                       help="do not serve the smartphone service's application API at /v1/ "
+                            "(it is served with --workers 1 only)")
     serve.set_defaults(func=_serve)

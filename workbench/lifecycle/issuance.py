@@ -81,6 +81,7 @@ def create_card(
     serial: str | None = None,
     under15_sign_pin: str = "blocked",
     verified_query: str = "63Cx",
+    key_source: Callable[[str], rsa.RSAPrivateKey] | None = None,
 ) -> VirtualCard | SecureElement:
     """Issue a virtual card (``"icc"``) or Android phone token (``"gpse"``).
 
@@ -99,6 +100,8 @@ def create_card(
     middleware that queries both PINs (OpenSC's ``jpki`` driver) needs to bind the card;
     ``"absent"`` leaves it out too (SELECT ``6A 82``). ``verified_query`` is the card's answer
     to the empty VERIFY of a verified PIN (:class:`workbench.card.model.ModelOptions`).
+    ``key_source`` (label → key) replaces key generation for the card's own keys, e.g. a pool
+    of pre-generated test keys in scale benchmarks (never for anything else).
     """
     if profile not in PROFILES:
         raise WorkbenchError(f"unknown profile {profile!r}; choose 'icc' (plastic card) or 'gpse' "
@@ -127,6 +130,8 @@ def create_card(
     expiry = card_expiry or authority.card_expiry(holder, at)
 
     def key(label: str) -> rsa.RSAPrivateKey:
+        if key_source is not None:
+            return key_source(label)
         return generate_rsa_key(derive_seed(seed, "card", profile, label) if seed is not None
                                 else None)
 

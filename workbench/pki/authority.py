@@ -302,6 +302,21 @@ class Authority:
         newest = max(live, key=lambda g: (g.not_before, g.number))
         return self.ca(h, newest.number)
 
+    def ca_for(self, cert: x509.Certificate) -> CertificateAuthority:
+        """The CA (of any hierarchy and generation) whose key issued ``cert``, found by its
+        AuthorityKeyIdentifier: the generations share one DN (jpki-card.md 9.2)."""
+        try:
+            aki = cert.extensions.get_extension_for_class(
+                x509.AuthorityKeyIdentifier).value.key_identifier
+        except x509.ExtensionNotFound:
+            raise PkiError("the certificate has no AuthorityKeyIdentifier") from None
+        for h in Hierarchy:
+            for g in self.profile.generations:
+                ca = self.ca(h, g.number)
+                if ca.key_identifier == aki:
+                    return ca
+        raise PkiError("no CA of this authority issued that certificate")
+
     def ca_certificates(self, hierarchy: Hierarchy | str | None = None) -> list[x509.Certificate]:
         """All CA certificates (every generation) of one hierarchy, or of both (sign first)."""
         hierarchies = list(Hierarchy) if hierarchy is None else [_coerce_hierarchy(hierarchy)]

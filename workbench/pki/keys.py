@@ -12,10 +12,14 @@ the seed knows the private key. Unseeded keys come from cryptography's own gener
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
+import os
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from workbench.errors import PkiError
@@ -33,6 +37,8 @@ _SIEVE_BOUND = 1 << 16
 _WINDOW = 4096
 
 _SEED_DOMAIN = b"jpki-workbench/derive_seed/v1"
+
+_in_memory: dict[tuple[bytes, int], rsa.RSAPrivateKey] = {}  # seeded keys of this process
 
 
 def _odd_primes_below(bound: int) -> tuple[int, ...]:
@@ -153,8 +159,9 @@ def generate_rsa_key(
 
     Without ``seed``: cryptography's generator (OS randomness, fast, the right choice whenever
     reproducibility is not needed). With ``seed``: a deterministic key, identical for the same
-    ``(seed, bits)`` on every machine and Python version, cached in-process (``cache=False``
-    recomputes it, e.g. to check reproducibility). Seeded keys are for reproducible demos and
+    ``(seed, bits)`` on every machine and Python version, cached in-process and in the folder
+    of :func:`key_cache_folder` (``cache=False`` recomputes it, e.g. to check
+    reproducibility). Seeded keys are for reproducible demos and
     tests only, never for security. Use :func:`derive_seed` to get independent seeds for the
     many keys of one card or authority.
     """
@@ -166,12 +173,63 @@ def generate_rsa_key(
                        "from a number or a label")
     if not cache:
         return _seeded_rsa_key.__wrapped__(bytes(seed), bits)
-    return _seeded_rsa_key(bytes(seed), bits)
+    return _cached_seeded_key(bytes(seed), bits)
+
+
+def key_cache_folder() -> Path | None:
+    """Where seeded keys are kept between processes: ``$JPKI_WORKBENCH_KEY_CACHE``, else
+    ``$XDG_CACHE_HOME/jpki-workbench/seeded-keys`` (``~/.cache/…``); ``None`` when
+    ``JPKI_WORKBENCH_KEY_CACHE`` is ``off`` (or empty).
+
+    The keys there are derived from seeds, so anyone with the seed can derive them again; the
+    cache only saves the ~0.5 s per key that the pure-Python derivation costs (a simulated
+    authority has nine). Files are written 0600 and atomically; one that does not load as a
+    consistent RSA key of the right size (cryptography checks the CRT values on load) is
+    derived again and replaced.
+    """
+    chosen = os.environ.get("JPKI_WORKBENCH_KEY_CACHE")
+    if chosen is not None:
+        return None if chosen.strip().lower() in ("", "off", "0", "no") else Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "jpki-workbench" / "seeded-keys"
+
+
+def _cached_seeded_key(seed: bytes, bits: int) -> rsa.RSAPrivateKey:
+    """The in-process cache first, then the folder of :func:`key_cache_folder`, then derive."""
+    key = _in_memory.get((seed, bits))
+    if key is not None:
+        return key
+    folder = key_cache_folder()
+    name = hashlib.sha256(b"rsa-key-cache/v1/" + str(bits).encode() + b"/" + seed).hexdigest()
+    if folder is not None:
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            loaded = serialization.load_der_private_key((folder / f"{name}.der").read_bytes(),
+                                                        password=None)
+            if (isinstance(loaded, rsa.RSAPrivateKey) and loaded.key_size == bits
+                    and loaded.public_key().public_numbers().e == PUBLIC_EXPONENT):
+                key = loaded
+    if key is None:
+        key = _seeded_rsa_key(seed, bits)
+        if folder is not None:
+            der = key.private_bytes(serialization.Encoding.DER,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+            with contextlib.suppress(OSError):
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                tmp = folder / f".{name}.{os.getpid()}.tmp"
+                fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(der)
+                os.replace(tmp, folder / f"{name}.der")
+    _in_memory[(seed, bits)] = key
+    return key
 
 
 def clear_seeded_key_cache() -> None:
-    """Forget cached seeded keys (the next call regenerates them; the result is the same)."""
+    """Forget the in-process cache of seeded keys (the folder cache stays; the result of the
+    next call is the same key either way)."""
     _seeded_rsa_key.cache_clear()
+    _in_memory.clear()
 
 
 def _encode_master(master: bytes | int | str) -> bytes:

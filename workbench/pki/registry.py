@@ -469,6 +469,16 @@ class Registry:
                 raise RegistryError(f"registry write failed at commit: {exc}") from None
 
     @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction shared with a caller that keeps its own tables in the same
+        file (the smartphone service's pairs and applications, :mod:`workbench.lifecycle`):
+        the registry's changes made inside join it, so a service event and the revocations
+        it causes commit together or not at all. Yields the connection for the caller's own
+        statements (tables of its own, never the registry's)."""
+        with self._write() as conn:
+            yield conn
+
+    @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for queries made of several statements."""
         with self._lock:

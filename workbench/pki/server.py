@@ -16,6 +16,7 @@ path                                   what                          content typ
 ``/arl/{h}/g{N}.crl``                  authority revocation list     application/pkix-crl
 ``/ocsp`` (POST)                       OCSP (RFC 6960 A.1)           application/ocsp-response
 ``/ocsp/{base64 request}`` (GET)       OCSP (RFC 6960 A.1)           application/ocsp-response
+``/stats``                             this worker's OCSP counters   application/json
 =====================================  ===========================  ==========================
 
 HTTP library: uvicorn with its httptools (llhttp) parser and uvloop, serving a small ASGI
@@ -26,7 +27,9 @@ the pre-signed cache costs about 15 µs of responder work, so the HTTP layer is 
 per-request cost and its speed decides the throughput; with it the repository answers
 ≈ 8-10 k cached OCSP requests/s, about 4-5× ``openssl ocsp`` on the same data
 (``benchmarks/ocsp_load.py``). uvicorn is a maintained, widely used server whose parser
-rejects malformed HTTP with a 400 by itself.
+rejects malformed HTTP with a 400 by itself. ``POST /ocsp``, the hot path, skips the
+generic ASGI dispatch when it can be answered at once (:class:`_HttpProtocol`), and uvicorn's
+two writes per response are joined into one (:class:`_CorkedTransport`).
 
 Limits: request bodies (and base64 GET requests) over :data:`MAX_REQUEST_BYTES` get HTTP 413;
 anything that reaches the OCSP endpoint and is not a usable OCSPRequest gets an OCSP
@@ -43,6 +46,7 @@ import base64
 import binascii
 import contextlib
 import ipaddress
+import json
 import logging
 import os
 import re
@@ -52,11 +56,13 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 import uvicorn
 from cryptography.hazmat.primitives.serialization import Encoding
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from workbench.errors import PkiError
 from workbench.pki.crl import RevocationSource
@@ -93,7 +99,12 @@ MAX_REQUEST_BYTES = 64 * 1024
 CT_CERT = b"application/pkix-cert"  # RFC 2585 section 4.1
 CT_CRL = b"application/pkix-crl"  # RFC 2585 section 4.2
 CT_OCSP_RESPONSE = b"application/ocsp-response"  # RFC 6960 A.2
+#: Where a JSON API given to the repository is mounted (``pki serve``: the application API).
+API_PREFIX = "/v1/"
+#: A JSON API: (method, path, JSON body) → (HTTP status, JSON answer); never raises for input.
+JsonApi = Callable[[str, str, Any], tuple[int, Any]]
 CT_TEXT = b"text/plain; charset=utf-8"
+CT_JSON = b"application/json"
 
 _H = "(?P<h>sign|auth)"
 _G = r"g(?P<g>[0-9]{1,4})"
@@ -143,15 +154,18 @@ def _decode_get_request(encoded: str) -> bytes | None:
 class RepositoryApp:
     """The ASGI application behind :class:`RepositoryServer` (usable with any ASGI server).
 
-    All work happens on the event loop's thread: an OCSP answer from the cache costs tens of
-    microseconds and a fresh signature about 0.3 ms, less than a thread hand-off would save.
+    OCSP answers from the cache are made on the event loop's thread (tens of microseconds);
+    answers that need a fresh signature go to a worker thread or not, see :meth:`_answer`.
     """
 
     def __init__(self, store: RevocationSource, responder: OcspResponder,
-                 max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
+                 max_request_bytes: int = MAX_REQUEST_BYTES, *,
+                 api: JsonApi | None = None, api_unavailable: str | None = None) -> None:
         self.store = store
         self.responder = responder
         self.max_request_bytes = max_request_bytes
+        self.api = api
+        self.api_unavailable = api_unavailable
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan and websocket are not used
@@ -178,6 +192,8 @@ class RepositoryApp:
                       ) -> tuple[int, bytes, bytes, tuple[tuple[bytes, bytes], ...]]:
         method: str = scope["method"]
         path: str = scope["path"]
+        if path.startswith(API_PREFIX):
+            return await self._api(method, path, scope, receive)
         if path == OCSP_PATH or path == OCSP_PATH + "/":
             if method != "POST":
                 raise _HttpError(405, "OCSP over GET puts the base64 request in the path: "
@@ -198,6 +214,8 @@ class RepositoryApp:
             return 200, CT_OCSP_RESPONSE, answer, ()
         if path == "/":
             return 200, CT_TEXT, self._index().encode(), ()
+        if path == "/stats":
+            return 200, CT_JSON, self._stats(), ()
         if m := _CA_RE.fullmatch(path):
             return 200, CT_CERT, self._ca_certificate(m["h"], int(m["g"])), ()
         if m := _CRL_RE.fullmatch(path):
@@ -208,13 +226,51 @@ class RepositoryApp:
             return 200, CT_CRL, self._crl("arl", m["h"], int(m["g"]), None), ()
         raise _HttpError(404, f"nothing at {path}; GET / lists what is served")
 
+    async def _api(self, method: str, path: str, scope: Scope, receive: Receive
+                   ) -> tuple[int, bytes, bytes, tuple[tuple[bytes, bytes], ...]]:
+        """A JSON API mounted at ``/v1`` (the smartphone service's application API, given by
+        ``pki serve``): the JSON body in, the handler's status and JSON answer out. Handlers
+        may block (a TSM session waits for the SE's key generation), so they run on a worker
+        thread."""
+        if self.api is None:
+            reason = self.api_unavailable or "this repository serves no application API"
+            return 503, CT_JSON, json.dumps({"error": reason}).encode(), ()
+        if method not in ("GET", "POST"):
+            raise _HttpError(405, f"{method} is not served on {API_PREFIX}",
+                             ((b"allow", b"GET, POST"),))
+        raw = await self._read_body(scope, receive) if method == "POST" else b""
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return 400, CT_JSON, json.dumps({"error": f"the body is not JSON ({exc})"}).encode(), ()
+        status, answer = await asyncio.to_thread(self.api, method, path, body)
+        return status, CT_JSON, json.dumps(answer, ensure_ascii=False).encode(), ()
+
+    #: Sign nonce requests on a worker thread (see :meth:`_answer`); ``serve_workers`` turns
+    #: it off when its workers already fill every core.
+    sign_in_thread = True
+
     async def _answer(self, der: bytes) -> bytes:
-        """The OCSP answer. A request with a nonce needs a fresh RSA signature: it is signed on
-        a worker thread (cryptography releases the GIL while signing), so the event loop keeps
-        serving and a second core can sign. Everything else, mostly cached answers, is answered
-        inline, where a thread hand-off would cost more than the work."""
-        if _NONCE_OID_DER in der:
+        """The OCSP answer. A request with a nonce needs a fresh RSA signature (~1 ms). In a
+        process that has cores to spare (one server among other work, or fewer ``pki serve``
+        workers than cores) it is signed on a worker thread: cryptography releases the GIL
+        while signing, so the event loop keeps serving and another core signs. When the
+        workers already fill every core, it is signed inline: a thread cannot find an idle
+        core there, and the hand-off cost 15-20 % more CPU per signed answer, measured with
+        ``benchmarks/ocsp_load.py`` (fresh signing, N = 2 on 2 cores). Everything else, mostly
+        cached answers, is answered inline, where a thread hand-off would cost more than the
+        work."""
+        answer = self.answer_inline(der)
+        if answer is None:
             return await asyncio.to_thread(self.responder.respond, der)
+        return answer
+
+    def answer_inline(self, der: bytes) -> bytes | None:
+        """The OCSP answer made on this thread now, or None when it belongs on a worker
+        thread (see :meth:`_answer`). Used by :meth:`_answer` and by the HTTP protocol's fast
+        path for ``POST /ocsp`` (:class:`_HttpProtocol`)."""
+        if self.sign_in_thread and _NONCE_OID_DER in der:
+            return None
         return self.responder.respond(der)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
@@ -262,6 +318,13 @@ class RepositoryApp:
         except PkiError as exc:  # no such partition, generation not started yet, ...
             raise _HttpError(404, str(exc)) from None
 
+    def _stats(self) -> bytes:
+        """The pre-signed cache's counters of the process that answers (one worker of
+        ``pki serve --workers N``: each has its own cache; ``benchmarks/ocsp_load.py`` asks
+        every worker for its cache hit rate and the number of signatures it made)."""
+        return json.dumps({"pid": os.getpid(),
+                           "ocsp_cache": asdict(self.responder.cache_stats)}).encode()
+
     def _index(self) -> str:
         numbers = sorted(g.number for g in self.store.authority.profile.generations)
         lines = ["jpki-workbench simulated authority repository (synthetic, test only)", ""]
@@ -269,8 +332,145 @@ class RepositoryApp:
             for n in numbers:
                 lines += [ca_certificate_path(h, n), crl_path(h, n),
                           crl_path(h, n, "PARTITION"), arl_path(h, n)]
-        lines += [f"POST {OCSP_PATH}", f"GET {OCSP_PATH}/<base64 OCSPRequest>", ""]
+        lines += [f"POST {OCSP_PATH}", f"GET {OCSP_PATH}/<base64 OCSPRequest>",
+                  "GET /stats (this worker's OCSP cache counters)", ""]
         return "\n".join(lines)
+
+
+class _CorkedTransport:
+    """A transport whose writes within one event-loop iteration leave as one ``send``.
+
+    uvicorn writes the status line and headers, then the body, as two writes: two system calls
+    and two TCP segments per response, for answers of a few hundred bytes. Holding the first
+    write until the end of the loop iteration (the body follows in the same iteration) sends
+    one segment; nothing waits longer than that iteration. Everything else is the transport's.
+    """
+
+    __slots__ = ("_transport", "_loop", "_pending")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a fast path for ``POST /ocsp``, on a corked transport.
+
+    An OCSP answer from the pre-signed cache costs about 20 µs of responder work, and the
+    generic ASGI dispatch around it (a scope, a request-response cycle with its event, a
+    task, receive and two send messages) cost several times that: measured with
+    ``benchmarks/ocsp_load.py``, 145 µs of server CPU per cached answer through ASGI against
+    87 µs through this path. A ``POST /ocsp`` that
+    can be answered on the event loop's thread is answered right here, when its body is
+    complete: one write, then the same bookkeeping as uvicorn's own ``on_response_complete``
+    (keep-alive timer, pipelined requests, reading resumed). Everything else is uvicorn's
+    ordinary ASGI path, which also gets a request that turns out to need a worker thread
+    (:meth:`RepositoryApp.answer_inline` says None): its parser events are replayed there, in
+    order. Requests the fast path leaves to ASGI: other methods and paths, a query string,
+    ``Expect: 100-continue``, no or a too large Content-Length (ASGI answers 413), a request
+    pipelined behind one still in ASGI, protocol upgrades.
+    """
+
+    _fast = False  # this request is on the fast path
+    _fast_body: list[bytes]
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    def on_headers_complete(self) -> None:
+        app = self.config.app
+        if (isinstance(app, RepositoryApp) and self.url in _FAST_PATHS
+                and self.parser.get_method() == b"POST" and not self.expect_100_continue
+                and (self.cycle is None or self.cycle.response_complete) and not self.pipeline
+                and not self.parser.should_upgrade()
+                and self._declared_length() <= app.max_request_bytes):
+            self._fast = True
+            self._fast_body = []
+            return
+        super().on_headers_complete()
+
+    def _declared_length(self) -> int:
+        """Content-Length of this request; above any limit when absent or unreadable."""
+        for name, value in self.headers:
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    break
+        return 1 << 62
+
+    def on_body(self, body: bytes) -> None:
+        if self._fast:
+            self._fast_body.append(body)
+            return
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._fast:
+            super().on_message_complete()
+            return
+        self._fast = False
+        der = b"".join(self._fast_body)
+        self._fast_body = []
+        app = self.config.app
+        try:
+            answer = app.answer_inline(der)
+        except Exception:  # the ASGI path would answer 500 too (RepositoryApp.__call__)
+            log.exception("repository request failed: POST %s", OCSP_PATH)
+            self._fast_write(500, CT_TEXT, b"internal error\n")
+            return
+        if answer is None:  # needs a worker thread: uvicorn's ASGI path, same events, in order
+            super().on_headers_complete()
+            super().on_body(der)
+            super().on_message_complete()
+            return
+        self._fast_write(200, CT_OCSP_RESPONSE, answer)
+
+    def _fast_write(self, status: int, content_type: bytes, body: bytes) -> None:
+        keep_alive = (self.parser.get_http_version() != "1.0"
+                      and self.parser.should_keep_alive())
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [b"content-type: ", content_type, b"\r\ncontent-length: ",
+                 str(len(body)).encode(), b"\r\n"]
+        if not keep_alive:
+            head.append(b"connection: close\r\n")
+        head += [b"\r\n", body]
+        self.transport.write(b"".join(head))
+        if keep_alive:
+            self.on_response_complete()  # keep-alive timer, pipelined requests, flow control
+        else:
+            self.server_state.total_requests += 1
+            self.transport.close()
+
+
+#: Request targets answered by the fast path (exactly as sent: no query, no percent-encoding).
+_FAST_PATHS = (OCSP_PATH.encode(), OCSP_PATH.encode() + b"/")
 
 
 class _UvicornServer(uvicorn.Server):
@@ -309,7 +509,10 @@ class RepositoryServer:
     ``RepositoryServer(store).start()`` returns the base URL (``http://127.0.0.1:PORT``;
     ``port=0`` picks a free port); :meth:`stop` shuts it down. Also a context manager.
     ``ocsp_signer`` is ``"direct"`` or ``"delegated"`` (see :mod:`workbench.pki.ocsp`);
-    ``ocsp_validity`` and ``ocsp_cache_for`` set the response window and reuse time.
+    ``ocsp_validity`` and ``ocsp_cache_for`` set the response window and reuse time;
+    ``ocsp_sign_in_thread=False`` signs nonce requests on the event loop's thread.
+    ``api`` mounts a JSON API at ``/v1/`` (``pki serve`` mounts the smartphone service's
+    application API there); without it ``/v1/`` answers 503 with ``api_unavailable``.
     The responder is available as :attr:`responder` (e.g. for its delegated certificates).
     """
 
@@ -322,8 +525,11 @@ class RepositoryServer:
         ocsp_signer: ResponderMode | str = ResponderMode.DIRECT,
         ocsp_validity: timedelta = timedelta(hours=1),
         ocsp_cache_for: timedelta | None = None,
+        ocsp_sign_in_thread: bool = True,
         allow_remote: bool = False,
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        api: JsonApi | None = None,
+        api_unavailable: str | None = None,
     ) -> None:
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise PkiError(f"port must be 0..65535, got {port!r}")
@@ -339,7 +545,9 @@ class RepositoryServer:
         self.port = port
         self.responder = OcspResponder(store.authority, store.registry, mode=ocsp_signer,
                                        validity=ocsp_validity, cache_for=ocsp_cache_for)
-        self.app = RepositoryApp(store, self.responder, max_request_bytes)
+        self.app = RepositoryApp(store, self.responder, max_request_bytes, api=api,
+                                 api_unavailable=api_unavailable)
+        self.app.sign_in_thread = ocsp_sign_in_thread
         self._server: _UvicornServer | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -349,16 +557,19 @@ class RepositoryServer:
         where = self.base_url or "not started"
         return f"RepositoryServer({where}, ocsp={self.responder.mode.value})"
 
-    def _bind(self) -> socket.socket:
+    def _bind(self, *, reuse_port: bool = False, listen: bool = True) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             sock.bind((self.host.strip("[]"), self.port))
         except OSError as exc:
             sock.close()
             raise PkiError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
-        sock.listen(2048)
+        if listen:
+            sock.listen(2048)
         sock.set_inheritable(True)
         return sock
 
@@ -366,6 +577,7 @@ class RepositoryServer:
         config = uvicorn.Config(
             self.app,
             lifespan="off",
+            http=_HttpProtocol,
             ws="none",
             log_config=None,
             log_level="warning",
@@ -461,19 +673,28 @@ def serve_workers(
     ready: Callable[[str], None] | None = None,
     allow_remote: bool = False,
     ready_timeout: float = 60.0,
+    api_factory: Callable[[AuthorityStore], JsonApi] | None = None,
     **server_options: Any,
 ) -> None:
-    """Serve the repository with ``workers`` processes sharing one listening socket.
+    """Serve the repository with ``workers`` processes sharing one port.
 
-    The socket is bound here, then each worker is forked and opens the authority store itself
+    The port is bound here, then each worker is forked and opens the authority store itself
     (``open_store``): SQLite connections must never cross a fork, and each worker follows
     changes made by any process through its own connection (the registry's data_version, see
-    :mod:`workbench.pki.ocsp`). The kernel spreads connections over the workers' accept
-    loops. ``ready`` is called once every worker listens. SIGINT or SIGTERM stops every
-    worker; this returns when all have stopped. A worker that dies stops the others and
-    raises :class:`PkiError`. ``workers=1`` serves in this process.
+    :mod:`workbench.pki.ocsp`). Each worker listens on its own SO_REUSEPORT socket and the
+    kernel spreads new connections over them (see the comment in the code). ``ready`` is
+    called once every worker listens. SIGINT or SIGTERM stops every worker; this returns
+    when all have stopped. A worker that dies stops the others and raises
+    :class:`PkiError`. ``workers=1`` serves in this process.
+
+    ``api_factory`` makes the JSON API mounted at ``/v1/`` from the opened store. Only a
+    single worker mounts it: an API that keeps sessions in memory (the TSM sessions of the
+    application API) cannot be spread over processes, so with more workers ``/v1/`` answers
+    503 saying to serve with ``--workers 1``.
     """
     workers = default_workers() if workers is None else workers
+    # workers that fill every core sign inline (RepositoryApp._answer says why)
+    server_options.setdefault("ocsp_sign_in_thread", workers < default_workers())
     if not isinstance(workers, int) or workers < 1:
         raise PkiError(f"workers must be a whole number ≥ 1, got {workers!r}")
     if not isinstance(port, int) or not 0 <= port <= 65535:
@@ -484,13 +705,25 @@ def serve_workers(
                        "really mean to expose it")
     if workers == 1:
         with open_store() as store:
-            RepositoryServer(store, host, port, allow_remote=allow_remote,
+            api = api_factory(store) if api_factory is not None else None
+            RepositoryServer(store, host, port, allow_remote=allow_remote, api=api,
                              **server_options).serve_forever(ready)
         return
+    if api_factory is not None:
+        server_options["api_unavailable"] = (
+            f"the application API runs in one process only (its TSM sessions live in memory); "
+            f"this repository runs {workers} workers: serve with --workers 1")
+    # Each worker listens on a socket of its own bound with SO_REUSEPORT, and the kernel spreads
+    # new connections over them. With one shared listening socket the first worker to wake
+    # accepted every pending connection (libuv accepts until the queue is empty): measured
+    # here, 16 keep-alive connections opened together all went to one of two workers in
+    # three tries out of five, leaving the other idle. The parent's socket only reserves the
+    # port (and picks it for port 0); it never listens. Without SO_REUSEPORT: one shared socket.
+    reuse_port = hasattr(socket, "SO_REUSEPORT")
     probe = RepositoryServer.__new__(RepositoryServer)  # only for _bind and _url
     probe.host, probe.port = host, port
-    sock = probe._bind()
-    base_url = probe._url(sock)
+    sock = probe._bind(reuse_port=reuse_port, listen=not reuse_port)
+    base_url = probe._url(sock)  # sets probe.port to the port actually bound
     read_end, write_end = os.pipe()
     children: list[int] = []
     try:
@@ -502,6 +735,10 @@ def serve_workers(
                 try:
                     for sig in (signal.SIGINT, signal.SIGTERM):
                         signal.signal(sig, signal.SIG_DFL)
+                    if reuse_port:
+                        own = probe._bind(reuse_port=True)
+                        sock.close()
+                        sock = own
                     with open_store() as store:
                         server = RepositoryServer(store, host, port, allow_remote=allow_remote,
                                                   **server_options)
@@ -514,7 +751,7 @@ def serve_workers(
             children.append(pid)
         os.close(write_end)
         write_end = -1
-        sock.close()  # the workers hold it
+        sock.close()  # the workers hold it (or their own, bound to the same port)
         _await_workers(read_end, workers, ready_timeout, children)
         if ready is not None:
             ready(base_url)

@@ -165,6 +165,35 @@ class VerificationResult:
             text += " (warnings: " + "; ".join(self.warnings) + ")"
         return text
 
+    def __repr__(self) -> str:
+        extra = f", reason={self.reason.value}" if self.reason else ""
+        return (f"VerificationResult({self.outcome.value}{extra}, at={self.at.isoformat()}, "
+                f"revocation={self.revocation}, policy={self.policy})")
+
+    def _repr_html_(self) -> str:
+        """A small table for notebooks: outcome, why, when, how it was checked."""
+        import html
+
+        colour = "#54A24B" if self.ok else "#E45756"
+        rows = [("outcome", f'<b style="color:{colour}">{html.escape(self.outcome.value)}</b>'),
+                ("why", html.escape(self.message)),
+                ("checked at", html.escape(self.at.isoformat())),
+                ("revocation", html.escape(f"{self.revocation} ({self.policy})"))]
+        if self.usage:
+            rows.append(("usage", html.escape(self.usage)))
+        if self.reason is not None:
+            rows.append(("reason", html.escape(self.reason.value)))
+        if self.revoked_at is not None:
+            rows.append(("since", html.escape(self.revoked_at.isoformat())))
+        for warning in self.warnings:
+            rows.append(("warning", html.escape(warning)))
+        if self.chain:
+            rows.append(("chain", html.escape(" → ".join(
+                c.subject.rfc4514_string() for c in self.chain))))
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>"
+                       f"{v}</td></tr>" for k, v in rows)
+        return f"<table>{body}</table>"
+
 
 # -- argument handling ----------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from workbench.transport import VirtualCardTransport
 
 __all__ = [
     "LOGIN",
-    "SCENARIOS",
+    "SAMPLES",
     "SIGNING",
     "comparable",
     "make_card",
@@ -171,7 +171,7 @@ def record_signing(path: Path, card: VirtualCard | None = None) -> dict[str, Any
     return {"sign": sign, "signature": signature, "digest": digest}
 
 
-SCENARIOS: dict[str, Callable[[Path, VirtualCard | None], dict[str, Any]]] = {
+SAMPLES: dict[str, Callable[[Path, VirtualCard | None], dict[str, Any]]] = {
     LOGIN: record_login,
     SIGNING: record_signing,
 }
@@ -180,7 +180,7 @@ SCENARIOS: dict[str, Callable[[Path, VirtualCard | None], dict[str, Any]]] = {
 def write_all(out: Path) -> None:
     """Record every scenario into ``out``, each on a freshly issued card."""
     out.mkdir(parents=True, exist_ok=True)
-    for name, record in SCENARIOS.items():
+    for name, record in SAMPLES.items():
         record(out / name, None)
 
 
@@ -196,7 +196,7 @@ def stale(shipped: Path, fresh: Path, *, derived: bool = True) -> list[str]:
     """Names of the traces in ``shipped`` that differ from those in ``fresh``."""
     return [
         name
-        for name in SCENARIOS
+        for name in SAMPLES
         if not (shipped / name).exists()
         or comparable(shipped / name, derived=derived) != comparable(fresh / name, derived=derived)
     ]

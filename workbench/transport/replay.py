@@ -33,8 +33,17 @@ class ReplayTransport:
 
     is_virtual = True
 
-    def __init__(self, source: TraceSource) -> None:
-        self.header, self.records = coerce_trace(source)
+    def __init__(self, source: TraceSource, *, device: str | None = None) -> None:
+        self.header, records = coerce_trace(source)
+        #: only the APDU events (a scenario trace, schema 2, also holds messages and steps);
+        #: with ``device``, only that token's (e.g. ``"hanako/card"``), not server side
+        self.records = [r for r in records if r.type in ("connect", "exchange", "disconnect")
+                        and not r.get("server_side")
+                        and (device is None or r.get("device") == device)]
+        if device is not None and not self.records:
+            devices = sorted({str(r.get("device")) for r in records if r.get("device")})
+            raise TransportError(f"the trace has no APDUs of device {device!r} (it has: "
+                                 f"{', '.join(devices) or 'none'})")
         self._pos = 0
 
     @property

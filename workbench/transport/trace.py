@@ -12,8 +12,8 @@ CHANGE KEY (jpki-card.md 4.3, 4.4, 3.5) is written as ``**`` per byte (the form 
 :meth:`workbench.apdu.CommandAPDU.masked_hex`), so no PIN ever reaches a file, a DataFrame or
 an exception. A replay therefore treats each masked byte as a wildcard.
 
-Schema, version 1 (:data:`TRACE_SCHEMA_VERSION`)
------------------------------------------------
+Schema, version 1
+-----------------
 A trace is a UTF-8 text file holding one JSON object per line (JSON Lines).
 
 Line 1 is the header::
@@ -66,6 +66,33 @@ matches and a decoder annotates, and one line per pair keeps a crashed recording
     ``timed_out`` (nfc-timing.md 12-16). A ``connect`` carries ``activation_ms``. Modelled time
     sits beside the wall-clock fields and is never mixed with them (ARCHITECTURE).
 
+Version 2 (scenario traces, :mod:`workbench.scenarios`)
+-----------------------------------------------------
+Version 2 keeps every version-1 line as it is and adds what a run of the smartphone service
+says besides APDUs. Its ``exchange``/``connect``/``disconnect`` lines may carry ``channel``
+(``"NFC"``: the app reading the plastic card; ``"OMAPI"``: the app or the relayed TSM talking
+to the phone's own SE over a logical channel; ``"RF"``: an external reader talking to the
+phone), ``device`` (who holds the token, e.g. ``"pixel/se"``), ``label`` (what a relayed,
+encrypted command is for) and ``calendar`` (the simulation's calendar time). Lines made
+inside a server's handler carry ``"server_side": true``. New event types:
+
+``message``
+    ``channel`` ``"HTTP"``: ``device`` (sender), ``host``, ``method``, ``path``, ``request``
+    and ``response`` (JSON objects; never a PIN or password), ``status``, modelled
+    ``timing.network_ms``. ``channel`` ``"NOTE"``: ``text`` and ``facts`` (something that
+    crossed no wire: a hotline call, a card event).
+``step``
+    a scenario step begins: ``index``, ``actor``, ``action``, ``params``.
+``outcome``
+    the step's result: ``index``, ``outcome`` (``"ok"``, ``"refused: …"``, ``"error: …"``),
+    ``ok``, ``expected``, ``as_expected``.
+``push``
+    the service reached an online phone on its own (``index``, ``phone``); the app's sync
+    that follows belongs to that step.
+
+The header's ``metadata`` of a scenario trace holds ``scenario``, ``params`` and
+``actors`` (people by name, phones with model, app version and SE id), never a secret.
+
 Compatibility: readers ignore fields they do not know, so adding a field keeps the version;
 anything else (a new event type, a changed meaning) bumps :data:`TRACE_SCHEMA_VERSION`, and a
 file of a newer version is refused with :class:`~workbench.errors.TraceFormatError`.
@@ -108,10 +135,11 @@ __all__ = [
 
 #: The ``schema`` value of a header line: says the file is a trace of this workbench.
 TRACE_SCHEMA = "jpki-workbench-trace"
-#: Version of the line format described in the module docstring.
-TRACE_SCHEMA_VERSION = 1
+#: Version of the line format described in the module docstring (1 still reads).
+TRACE_SCHEMA_VERSION = 2
 
-_EVENT_TYPES = frozenset({"connect", "exchange", "disconnect"})
+_EVENT_TYPES = frozenset({"connect", "exchange", "disconnect", "message", "step", "outcome",
+                          "push"})
 _MASKED_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}|\*\*)*")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
 
@@ -265,6 +293,21 @@ def _validate_event(obj: Any, where: str) -> None:
         atr = obj.get("atr")
         if not isinstance(atr, str) or not _HEX.fullmatch(atr):
             raise TraceFormatError(f"{where}: connect {seq} has no valid ATR hex")
+    elif kind == "message":
+        channel = obj.get("channel")
+        if channel == "HTTP":
+            if not all(isinstance(obj.get(k), str) for k in ("method", "path")) or not (
+                    isinstance(obj.get("status"), int)):
+                raise TraceFormatError(f"{where}: message {seq} lacks method, path or status")
+        elif channel != "NOTE":
+            raise TraceFormatError(f"{where}: message {seq} has channel {channel!r} "
+                                   "(HTTP or NOTE)")
+    elif kind in ("step", "outcome", "push"):
+        index = obj.get("index")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TraceFormatError(f"{where}: {kind} {seq} without an integer index")
+        if kind == "outcome" and not isinstance(obj.get("outcome"), str):
+            raise TraceFormatError(f"{where}: outcome {seq} without an outcome text")
 
 
 def load_trace(path: str | os.PathLike[str]) -> tuple[TraceHeader, list[TraceRecord]]:
