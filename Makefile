@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: lab test unit notebooks lint bench regen-notebooks check-notebooks docs clean
+.PHONY: lab test unit notebooks lint bench regen-notebooks check-notebooks docs tour-images clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -21,11 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 	fi
 	@touch $(STAMP)
 
-# As root (containers, CI machines) Jupyter refuses to start without --allow-root.
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
-
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+	$(BIN)/jpki-workbench lab notebooks $(LAB_ARGS)
 
 test: $(STAMP) lint check-notebooks unit notebooks
 
@@ -54,6 +51,12 @@ bench: $(STAMP)
 # Regenerate the generated pages of docs/ (the card's file tables).
 docs: $(STAMP)
 	$(BIN)/python tools/make_docs.py
+
+# The README's tour images: a timing plot and a screenshot of the stepper in JupyterLab
+# (Chromium via the browser test).
+tour-images: $(STAMP)
+	$(BIN)/python tools/make_tour_images.py
+	JPKI_WORKBENCH_TOUR_DIR=$(abspath docs/images) $(PYTEST) tests/test_browser.py -q -k stepper
 
 # Re-execute the notebooks and store their outputs (deterministic: seeded, fixed clock).
 regen-notebooks: $(STAMP)

@@ -142,6 +142,11 @@ def test_replay_of_something_else_is_refused(tmp_path: Path) -> None:
     (tmp_path / "trace.jsonl").write_text("hello\n")
     with pytest.raises(TraceFormatError):
         replay_scenario(tmp_path)
+    # a card session trace (its header names a sample, not a scenario run): said plainly
+    from importlib.resources import files
+    card_trace = files("workbench") / "data" / "traces" / "signing.jsonl"
+    with pytest.raises(TraceFormatError, match="not a scenario trace"):
+        replay_scenario(str(card_trace))
 
 
 def test_no_secret_in_a_trace(saved: dict[str, Path]) -> None:

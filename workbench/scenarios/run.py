@@ -826,8 +826,10 @@ def replay_scenario(trace: str | os.PathLike[str]) -> ReplayReport:
         raise ScenarioError(f"no trace at {path}")
     header, records = load_trace(path)
     meta = header.metadata
-    if "scenario" not in meta:
-        raise TraceFormatError(f"{path}: not a scenario trace (its header names no scenario)")
+    if "scenario" not in meta or "actors" not in meta:
+        raise TraceFormatError(
+            f"{path}: not a scenario trace (its header names no scenario run with its actors; "
+            "a card session trace replays with workbench.transport.ReplayTransport)")
     scenario = get(str(meta["scenario"]))
     values = scenario.values({k: v for k, v in meta.get("params", {}).items()
                               if k in scenario.params})
