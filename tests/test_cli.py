@@ -101,10 +101,14 @@ def test_lab_fills_a_folder_without_overwriting(tmp_path):
     (folder / "00_start_here.ipynb").write_text("mine")
     done = run_cli("lab", str(folder), "--dry-run", "--no-browser")
     assert done.returncode == 0, done.stderr
-    assert (folder / "00_start_here.ipynb").read_text() == "mine"  # a user's edit stays
     from tests.helpers import ROOT
+    from workbench.cli.lab import prepare
 
     shipped = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert f"would copy {len(shipped) - 1} notebooks into {folder}" in done.stdout
+    assert [p.name for p in folder.iterdir()] == ["00_start_here.ipynb"]  # a dry run writes nothing
+    prepare(folder)  # what the command does before it starts JupyterLab
+    assert (folder / "00_start_here.ipynb").read_text() == "mine"  # a user's edit stays
     assert {p.name for p in folder.glob("*.ipynb")} == shipped
     assert f"--notebook-dir={folder}" in done.stdout and "--no-browser" in done.stdout
     assert "news_url=None" in done.stdout

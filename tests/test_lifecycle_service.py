@@ -81,6 +81,13 @@ def test_the_api_refuses_with_one_line_reasons(sim: Simulation) -> None:
     assert status == 404 and "--workers 1" in answer["error"]
     status, answer = auth.handle("GET", "/v1/applications/app-nope", {})
     assert status == 404
+    # the right path with the wrong method says which method; an unknown SE is not "no jobs"
+    status, answer = auth.handle("GET", "/v1/applications/challenge", {})
+    assert status == 405 and "use POST" in answer["error"]
+    status, answer = auth.handle("GET", "/v1/tsm", {})
+    assert status == 405 and "use POST" in answer["error"]
+    status, answer = auth.handle("GET", "/v1/phones/XYZ/jobs", {})
+    assert status == 404 and "unknown secure element" in answer["error"]
     status, answer = auth.handle("POST", "/v1/applications", {
         "application_id": "a", "requested_types": ["sign"], "app_version": 60, "se_id": "x"})
     assert status == 400 and "auth certificate is always part" in answer["error"]
@@ -281,6 +288,7 @@ def test_the_application_api_over_real_http_gives_the_same_results(tmp_path: Pat
                 status, answer = http_handler(url)("POST", "/v1/applications",
                                                    {"application_id": 5})
                 out.append(f"{status} {answer['error'][:30]}")
+                _api_errors_are_json(url)
             results[mode] = out
         finally:
             if proc is not None:
@@ -290,6 +298,28 @@ def test_the_application_api_over_real_http_gives_the_same_results(tmp_path: Pat
     assert results["http"][:-1] == results["in-process"]
     assert results["in-process"][5] == "revoked (cessationOfOperation)"
     assert results["http"][-1] == "400 malformed request: missing fie"
+
+
+def _api_errors_are_json(url: str) -> None:
+    """Every answer under /v1, errors from the HTTP layer included, is JSON with a reason."""
+    import urllib.error
+    import urllib.request
+
+    def ask(method: str, path: str, data: bytes | None = None) -> tuple[int, str, dict]:
+        request = urllib.request.Request(url + path, data=data, method=method,
+                                         headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, answer.headers["content-type"], json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers["content-type"], json.loads(exc.read())
+
+    status, kind, body = ask("DELETE", "/v1/applications/challenge")
+    assert (status, kind) == (405, "application/json") and "use GET or POST" in body["error"]
+    status, kind, body = ask("POST", "/v1/applications/challenge", b"{" + b" " * 200_000 + b"}")
+    assert (status, kind) == (413, "application/json") and "request body larger" in body["error"]
+    status, kind, body = ask("GET", "/v1/applications/challenge")
+    assert (status, kind) == (405, "application/json") and "use POST" in body["error"]
 
 
 def test_more_workers_do_not_serve_the_api(tmp_path: Path) -> None:
@@ -311,3 +341,20 @@ def test_more_workers_do_not_serve_the_api(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert os.path.exists(tmp_path / "authority.db")
+
+
+def test_the_app_timeout_is_five_seconds_and_a_cut_transceive_is_flagged() -> None:
+    """15.2 A4 MODEL: the app raises IsoDep's 618 ms to 5 s, so the card's signature over NFC
+    fits; with Android's default on a slow card it would not, and the record says so."""
+    from workbench.lifecycle.simulation import APP_NFC_TIMEOUT_MS
+    from workbench.timing import TimingModel
+
+    with Simulation() as s:
+        assert s.wire.timing.host_timeout_ms == APP_NFC_TIMEOUT_MS == 5000.0
+        _issued(s)
+        assert not any(r.get("timing", {}).get("timed_out") for r in s.wire.records)
+    with Simulation(timing=TimingModel(host_timeout_ms=50.0)) as s:
+        _issued(s)
+        cut = [r for r in s.wire.records if r.get("timing", {}).get("timed_out")]
+        assert cut and {r["channel"] for r in cut} == {"NFC"}  # OMAPI has no such timeout
+        assert all(r["timing"]["total_ms"] == 50.0 for r in cut)

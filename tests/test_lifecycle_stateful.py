@@ -521,10 +521,8 @@ class ServiceMachine(RuleBasedStateMachine):
         app = self.apps[app_id]
         if app.status == "DONE":
             assert answer["state"] == "ACTIVE", answer
-        elif app.status == "DEAD":
-            # a superseded application must not look ready; it does once it was polled
-            # ready before (test_a_superseded_application_cannot_be_registered)
-            allowed = {"REVOKED", "READY_FOR_REGISTRATION"} if app.polled_ready else {"REVOKED"}
+        elif app.status == "DEAD":  # a superseded application never looks ready again
+            allowed = {"REVOKED"}
             if self.now() < app.at + ISSUANCE_DELAY:
                 allowed.add("APPLIED")
             assert answer["state"] in allowed, answer

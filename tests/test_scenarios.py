@@ -65,6 +65,17 @@ def test_the_old_phone_after_a_device_change_is_refused_as_superseded(
     assert list(old["outcome"]) == ["refused: revoked (superseded)"]
 
 
+def test_events_at_the_same_moment_are_in_the_order_they_happened(
+        saved: dict[str, Path]) -> None:
+    """The log (a phone bought) and the authority's history (registered) share calendar
+    times; the frame keeps the order things happened in, not 'all log lines first'."""
+    events = pd.read_csv(saved["device-change"] / "events.csv")
+    what = list(zip(events["what"], events["phone"].fillna(""), strict=True))
+    assert what.index(("registered", "old-phone")) < what.index(("phone bought", "new-phone"))
+    assert what.index(("phone bought", "new-phone")) < what.index(("apply", "new-phone"))
+    assert what.index(("superseded", "old-phone")) < what.index(("registered", "new-phone"))
+
+
 def test_a_loss_outside_hotline_hours_is_held_at_the_next_opening(
         saved: dict[str, Path]) -> None:
     events = pd.read_csv(saved["lost-outside-hotline-hours"] / "events.csv",
@@ -124,6 +135,23 @@ def test_a_tampered_verdict_is_caught(saved: dict[str, Path], tmp_path: Path) ->
     report = replay_scenario(_tamper(saved["device-change"], tmp_path / "t", accept_everything))
     assert not report.ok
     assert "recorded outcome 'refused: revoked (superseded)'" in report.divergence
+
+
+def test_a_world_step_outcome_that_contradicts_its_verdict_is_caught(
+        saved: dict[str, Path], tmp_path: Path) -> None:
+    """World steps (a relying party's check) are taken from the recording, not re-run; an
+    outcome changed without its verdict no longer fits the scenario's rule."""
+    def refuse_the_login_check(lines: list[str]) -> list[str]:
+        out = []
+        for line in lines:
+            rec = json.loads(line)
+            if rec.get("type") == "outcome" and rec.get("outcome") == "ok" and rec["index"] == 5:
+                rec["outcome"] = "refused: revoked"
+            out.append(json.dumps(rec, ensure_ascii=False))
+        return out
+
+    report = replay_scenario(_tamper(saved["issuance"], tmp_path / "w", refuse_the_login_check))
+    assert not report.ok and "does not fit the recorded verdict" in report.divergence, report
 
 
 def test_a_dropped_line_is_caught(saved: dict[str, Path], tmp_path: Path) -> None:
@@ -251,3 +279,28 @@ def test_the_command_line(tmp_path: Path) -> None:
     differs = run_cli("scenario", "run", "lost-outside-hotline-hours", "--param",
                       "hotline=jlis-24h")
     assert differs.returncode == 1 and "NOT AS EXPECTED" in differs.stdout
+
+
+@pytest.mark.parametrize("param, value", [
+    ("crl_interval_hours", "nan"), ("crl_interval_hours", "inf"), ("crl_interval_hours", "-5"),
+    ("issuance_delay_minutes", "1e12"), ("issuance_delay_minutes", "-3"),
+    ("start", "2099-01-01T10:00+09:00"), ("seed", "-7")])
+def test_out_of_range_parameters_are_one_line(param: str, value: str) -> None:
+    bad = run_cli("scenario", "run", "issuance", "--param", f"{param}={value}")
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.startswith(f"jpki-workbench: error: parameter {param}: ")
+    assert len(bad.stderr.strip().splitlines()) == 1 and not bad.stdout
+
+
+def test_exposure_refuses_a_file_as_out_before_working(tmp_path: Path) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    bad = run_cli("scenario", "exposure", "--out", str(precious))
+    assert bad.returncode == 2 and "is not a folder" in bad.stderr and not bad.stdout
+    assert precious.read_text() == "keep me"
+
+
+def test_a_run_without_modelled_time_plots_a_sentence_not_empty_axes() -> None:
+    fig = run_scenario("ineligible-phone", seed=1).plot()
+    assert [t.get_text() for t in fig.axes[0].texts] == [
+        "no modelled time: no APDU or message was exchanged"]

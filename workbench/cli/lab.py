@@ -44,14 +44,16 @@ def notebooks_folder(folder: Path | None) -> Path:
     return Path("jpki-workbench-notebooks")
 
 
-def prepare(folder: Path) -> list[str]:
-    """Copy the packaged notebooks that are missing from ``folder``; returns their names."""
+def prepare(folder: Path, *, dry_run: bool = False) -> list[str]:
+    """Copy the packaged notebooks that are missing from ``folder``; returns their names
+    (``dry_run``: the names it would copy, writing nothing)."""
     if folder.exists() and not folder.is_dir():
         raise CliError(f"{folder} exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CliError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    if not dry_run:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"cannot create {folder}: {exc.strerror or exc}") from None
     shipped = resources.files("workbench") / "notebooks"
     copied = []
     for item in sorted(shipped.iterdir(), key=lambda i: i.name):
@@ -60,17 +62,23 @@ def prepare(folder: Path) -> list[str]:
         target = folder / item.name
         if target.exists() or target.resolve() == Path(str(item)).resolve():
             continue
-        with resources.as_file(item) as source:
-            shutil.copyfile(source, target)
+        if not dry_run:
+            with resources.as_file(item) as source:
+                shutil.copyfile(source, target)
         copied.append(item.name)
     return copied
 
 
 def _lab(args: argparse.Namespace) -> int:
     folder = notebooks_folder(args.folder)
-    copied = prepare(folder)
-    if copied:
-        print(f"copied {len(copied)} notebooks into {folder}")
+    if args.folder is None:
+        why = ("the checkout's notebooks/ (an editable install)" if folder == _REPO_NOTEBOOKS
+               else "the default folder for copies")
+        print(f"opening {folder}: {why}")
+    copied = prepare(folder, dry_run=args.dry_run)
+    notebooks = sum(1 for name in copied if name.endswith(".ipynb"))
+    if notebooks:
+        print(f"{'would copy' if args.dry_run else 'copied'} {notebooks} notebooks into {folder}")
     command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={folder}",
                "--LabApp.news_url=None",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]

@@ -129,6 +129,8 @@ def _exposure(args: argparse.Namespace) -> int:
         kwargs["notice_hours"] = tuple(args.notice)
     if args.week:
         kwargs["week_start"] = args.week
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out {args.out} exists and is not a folder")  # before the work
     frame = exposure.exposure_frame(**kwargs)  # type: ignore[arg-type]
     print(exposure.summary(frame).to_string(index=False))
     if args.out is not None:

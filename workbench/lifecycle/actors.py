@@ -112,6 +112,10 @@ class Result:
     def refused(cls, why: str, **facts: Any) -> Result:
         return cls(False, f"refused: {why}", facts)
 
+    def __str__(self) -> str:
+        facts = ", ".join(f"{k}={v}" for k, v in self.facts.items())
+        return self.outcome + (f" ({facts})" if facts else "")
+
 
 @dataclass(eq=False)
 class Person:
@@ -582,7 +586,7 @@ class MynaportalApp:
     def sync(self) -> list[str]:
         """What the app does when it starts online: run the SE jobs the authority holds for
         this phone (lock, delete, new signing key, PIN reset), each a relayed TSM session."""
-        if not self.phone.online:
+        if not self.phone.online or self.phone.se is None:  # no GP-SE: nothing the TSM reaches
             return []
         jobs = self._call(AUTHORITY, "GET", f"/v1/phones/{self.phone.se_id}/jobs")["jobs"]
         done = []

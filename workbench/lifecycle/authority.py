@@ -492,6 +492,12 @@ class ServiceAuthority:
         return [{"pair": r[0], "person": r[1], "se_id": r[2], "kind": r[3],
                  "serial": int(r[4], 16), "issued": _time(r[5])} for r in rows]
 
+    def last_history_seq(self) -> int:
+        """The newest history row's sequence number (0 before any)."""
+        with self._tx() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM svc_history")
+                       .fetchone()[0])
+
     def history(self, pair_id: str | None = None) -> list[dict[str, Any]]:
         """Every state change (calendar time, pair, event, new state, detail), in order."""
         with self._tx() as conn:
@@ -598,7 +604,8 @@ class ServiceAuthority:
             return 200, self.challenge(body.get("purpose", "issue"))
         if method == "POST" and rest == ["applications"]:
             return 202, self.apply(body)
-        if method == "GET" and rest[0] == "applications" and len(rest) == 2:
+        if method == "GET" and rest[0] == "applications" and len(rest) == 2 and rest[1] != \
+                "challenge":
             return 200, self.status(rest[1])
         if method == "POST" and rest[0] == "applications" and rest[2:] == ["complete"]:
             return 200, self.complete(rest[1])
@@ -613,10 +620,16 @@ class ServiceAuthority:
         if method == "POST" and rest == ["pin-resets"]:
             return 200, self.request_pin_reset(body)
         if rest[0] == "phones" and rest[2:] == ["jobs"] and len(rest) == 3:
+            with self._tx() as conn:
+                if self._se_keys(conn, rest[1]) is None:
+                    raise ServiceError(f"unknown secure element {rest[1]!r}", 404)
             if method == "GET":
                 return 200, {"jobs": self.jobs(rest[1])}
             if method == "POST":
                 return 200, self.job_open(rest[1], body["job"])
+        allowed = _allowed_methods(rest)
+        if allowed and method not in allowed:
+            raise ServiceError(f"{method} {path} is not served; use {' or '.join(allowed)}", 405)
         raise ServiceError(f"no such endpoint {method} {path}", 404)
 
     def challenge(self, purpose: str = "issue") -> dict[str, Any]:
@@ -753,6 +766,11 @@ class ServiceAuthority:
         with self._tx() as conn:
             app = self._application(conn, application_id)
             self._ready(conn, app)
+            if app.state == "READY_FOR_REGISTRATION" and app.pair_id is not None:
+                pair = self._pairs(conn, "pair_id = ?", (app.pair_id,))[0]
+                if pair.state is not PairState.READY_FOR_REGISTRATION:  # superseded (C13)
+                    app.state = pair.state.value
+                    self._save_application(conn, app)
         answer = {"application_id": application_id, "state": app.state, **app.detail}
         if app.ready_at is not None:
             answer["ready_at"] = _iso(app.ready_at)
@@ -1136,6 +1154,21 @@ class ServiceAuthority:
                 self._event(conn, pair, Event.EXPIRY, at=pair.not_after)
                 out.append(pair)
         return out
+
+
+def _allowed_methods(rest: list[str]) -> tuple[str, ...]:
+    """The methods the application API serves on a path (after ``/v1``), for a 405."""
+    if rest in (["applications", "challenge"], ["applications"], ["tsm"], ["releases"],
+                ["revocations"], ["pin-resets"]):
+        return ("POST",)
+    if rest[0] == "applications" and len(rest) == 2:
+        return ("GET",)
+    if rest[0] in ("applications", "tsm") and len(rest) == 3 and rest[2] in ("complete",
+                                                                              "exchange"):
+        return ("POST",)
+    if rest[0] == "phones" and len(rest) == 3 and rest[2] == "jobs":
+        return ("GET", "POST")
+    return ()
 
 
 def _aki(cert: x509.Certificate) -> bytes:

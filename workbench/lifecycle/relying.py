@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +62,17 @@ class Verdict:
     def as_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "reason": self.reason, "outcome": self.outcome,
                 "revocation": self.revocation}
+
+    def __str__(self) -> str:
+        how = "" if self.revocation in ("", "none") else f" (checked by {self.revocation.upper()})"
+        return f"{'accepted' if self.accepted else 'refused'}: {self.reason}{how}"
+
+    def _repr_html_(self) -> str:
+        colour = "#1a7f37" if self.accepted else "#b42318"
+        return (f"<span style='color:{colour}'><b>{'accepted' if self.accepted else 'refused'}"
+                f"</b></span>: {html.escape(self.reason)}"
+                + ("" if self.revocation in ("", "none")
+                   else f" <i>(checked by {html.escape(self.revocation.upper())})</i>"))
 
 
 def repository_handler(store: AuthorityStore, respond: Callable[[bytes], bytes]) -> HttpHandler:

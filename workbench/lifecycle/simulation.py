@@ -170,7 +170,10 @@ class Simulation:
 
     def note(self, actor: str, what: str, **facts: Any) -> None:
         """One line in the event log (and a NOTE on the wire)."""
-        self.log.append({"calendar": self.now(), "actor": actor, "what": what, **facts})
+        # after: the authority's newest history row when this happened, to put the log and
+        # the history in the order things happened where their calendar times are equal
+        self.log.append({"calendar": self.now(), "actor": actor, "what": what, **facts,
+                         "_after": self.authority.last_history_seq()})
         self.wire.note(f"{actor}: {what}", **facts)
 
     def advance(self, delta: timedelta) -> datetime:
@@ -319,17 +322,20 @@ class Simulation:
                   "loss reported while closed; acted on at the next opening",
                   person=person.name, acted_at=call.acted_at.isoformat())
         if call.acted_at <= now:
-            self._act_on(call)
+            self._act_on(call, queued=False)  # the operator answers at once: refusals raise
         else:
             self._reports.append(call)
         return call
 
-    def _act_on(self, call: HotlineCall) -> None:
+    def _act_on(self, call: HotlineCall, *, queued: bool = True) -> None:
         person = self.people[call.person]
         try:
             pair = self.authority.hotline(person.pid, revoke=call.revoke, at=self.now(),
                                           invalid_since=call.called_at if call.revoke else None)
         except ServiceError as exc:  # e.g. a second call about a loss already on hold
+            if not queued:
+                raise
+            # a call waiting for the opening must not stop the calendar half-way
             self.note("hotline", f"nothing done: {exc}", person=call.person)
             return
         if pair is None:
@@ -355,13 +361,21 @@ class Simulation:
         """A 4-basic-facts change (moving, marriage; spec 10): the municipality revokes the
         card signing certificate (affiliationChanged), the phone signing certificate goes
         with it (MODEL), the phone auth certificate stays; the card gets a new signing
-        certificate (modelled as the card re-written with the new facts)."""
+        certificate.
+
+        MODEL: the simulation re-issues the card with the new facts instead of re-writing
+        only its signing certificate, so the card's auth certificate is replaced too: the old
+        one is revoked as superseded, so that no certificate stays good that no card holds.
+        A real card keeps its auth certificate through a change of address."""
         person = self.person(who)
         holder = _replace_holder(person.holder, **changes)  # checked before anything changes
         if holder == person.holder:
             raise SimulationError("nothing changed: give a new name, address, birth date or sex")
-        old_sign = person.card.certificates()["sign"]
-        self.store.registry.revoke(old_sign.serial_number, RevocationReason.AFFILIATION_CHANGED)
+        old = person.card.certificates()
+        self.store.registry.revoke(old["sign"].serial_number,
+                                   RevocationReason.AFFILIATION_CHANGED)
+        if "auth" in old:
+            self.store.registry.revoke(old["auth"].serial_number, RevocationReason.SUPERSEDED)
         self.authority.card_event(person.pid, Event.BASIC_FACTS_CHANGED)
         person.holder = holder
         person.card = self._new_card(holder, person.card_password.reveal(),
@@ -416,7 +430,7 @@ class Simulation:
             person, where, kind = owners[rec.serial]
             status = self.store.registry.status(rec.issuer_key_id, rec.serial, self.now())
             rows.append({"person": person, "token": where, "certificate": kind,
-                         "serial": f"{rec.serial:X}", "state": status.state.value,
+                         "serial": f"0x{rec.serial:X}", "state": status.state.value,
                          "reason": status.reason.value if status.reason else ""})
         order = {s: i for i, s in enumerate(owners)}
         rows.sort(key=lambda r: order[int(r["serial"], 16)])
@@ -428,19 +442,22 @@ class Simulation:
         rows = []
         phones = {p.se_id: p.name for p in self.phones.values()}
         people = {p.pid: p.name for p in self.people.values()}
-        for entry in self.log:  # at equal times a cause (a call, a card event) comes first
+        # at equal calendar times, the order things happened in: a history row (seq s) after
+        # the log lines written before it (_after < s), before those written after it
+        for entry in self.log:
             rows.append({"calendar": entry["calendar"], "actor": entry["actor"],
                          "what": entry["what"], "person": entry.get("person", ""),
                          "phone": entry.get("phone", ""), "pair": entry.get("pair", ""),
-                         "state": ""})
+                         "state": "", "_order": 2 * entry.get("_after", 0) + 1})
         for h in self.authority.history():
             rows.append({"calendar": h["at"], "actor": "authority", "what": h["event"],
                          "person": people.get(h["person"], h["person"]),
                          "phone": phones.get(h["se_id"], h["se_id"]), "pair": h["pair"],
-                         "state": h["state"]})
-        frame = pd.DataFrame(rows, columns=["calendar", "actor", "what", "person", "phone",
-                                            "pair", "state"])
-        return frame.sort_values("calendar", kind="stable").reset_index(drop=True)
+                         "state": h["state"], "_order": 2 * h["seq"]})
+        columns = ["calendar", "actor", "what", "person", "phone", "pair", "state"]
+        frame = pd.DataFrame(rows, columns=[*columns, "_order"])
+        frame = frame.sort_values(["calendar", "_order"], kind="stable")
+        return frame[columns].reset_index(drop=True)
 
 
 def _replace_holder(holder: Holder, **changes: Any) -> Holder:

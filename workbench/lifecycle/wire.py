@@ -125,7 +125,10 @@ class Wire:
             "duration_ms": round((time.perf_counter() - t) * 1000, 3),
             "timing": {"operation": timing.operation.value, "air_ms": round(timing.air_ms, 3),
                        "card_ms": round(timing.card_ms, 3), "host_ms": round(timing.host_ms, 3),
-                       "wtx_ms": round(timing.wtx_ms, 3), "total_ms": round(timing.total_ms, 3)},
+                       "wtx_ms": round(timing.wtx_ms, 3), "total_ms": round(timing.total_ms, 3),
+                       # the host's timeout cut the transceive (nfc-timing.md 13 MODEL); the
+                       # exchange is still carried out: the model flags it, it does not fail it
+                       **({"timed_out": True} if timing.timed_out else {})},
         })
         return response
 
@@ -211,9 +214,10 @@ class ReplayWire(Wire):
         offset = first_difference(expected, command) if same_kind else None
         if not same_kind or offset is not None:
             where = f" (byte {offset})" if offset is not None else ""
+            shown_expected, shown_got = _around(expected, offset), _around(got, offset)
             raise self._diverged(TraceDivergenceError(
                 f"replay diverged at seq {rec['seq']}{where}: expected {rec.get('channel')} "
-                f"{expected}, got {channel} {got}", line=int(rec.get("_line", 0)),
+                f"{shown_expected}, got {channel} {shown_got}", line=int(rec.get("_line", 0)),
                 seq=rec["seq"], expected=expected, got=got, offset=offset))
         self.records.append(_without_line(rec))
         return bytes.fromhex(rec["response"])
@@ -246,6 +250,16 @@ class ReplayWire(Wire):
                 seq=rec["seq"], expected=expected, got=what, offset=None))
         self.records.append(_without_line(rec))
         return int(rec["status"]), dict(rec["response"])
+
+
+def _around(hex_text: str, offset: int | None, before: int = 4, after: int = 8) -> str:
+    """A long APDU's hex cut to the bytes around ``offset`` (``…`` marks what is left out);
+    short ones whole."""
+    if offset is None or len(hex_text) <= 2 * (before + after + 8):
+        return hex_text
+    start, end = max(0, offset - before), min(len(hex_text) // 2, offset + after)
+    return (("…" if start else "") + hex_text[2 * start:2 * end]
+            + ("…" if 2 * end < len(hex_text) else ""))
 
 
 def _without_line(rec: dict[str, Any]) -> dict[str, Any]:

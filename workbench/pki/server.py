@@ -236,9 +236,13 @@ class RepositoryApp:
             reason = self.api_unavailable or "this repository serves no application API"
             return 503, CT_JSON, json.dumps({"error": reason}).encode(), ()
         if method not in ("GET", "POST"):
-            raise _HttpError(405, f"{method} is not served on {API_PREFIX}",
-                             ((b"allow", b"GET, POST"),))
-        raw = await self._read_body(scope, receive) if method == "POST" else b""
+            return 405, CT_JSON, json.dumps({"error": f"{method} is not served on "
+                                                      f"{API_PREFIX}; use GET or POST"}).encode(), (
+                (b"allow", b"GET, POST"),)
+        try:
+            raw = await self._read_body(scope, receive) if method == "POST" else b""
+        except _HttpError as exc:  # the API answers JSON, errors included
+            return exc.status, CT_JSON, json.dumps({"error": str(exc)}).encode(), exc.headers
         try:
             body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -282,7 +286,7 @@ class RepositoryApp:
                 except ValueError:
                     raise _HttpError(400, "Content-Length is not a number") from None
                 if declared > limit:
-                    raise _HttpError(413, f"OCSP request larger than {limit} bytes")
+                    raise _HttpError(413, f"request body larger than {limit} bytes")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -292,7 +296,7 @@ class RepositoryApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise _HttpError(413, f"OCSP request larger than {limit} bytes")
+                raise _HttpError(413, f"request body larger than {limit} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -333,8 +337,13 @@ class RepositoryApp:
                 lines += [ca_certificate_path(h, n), crl_path(h, n),
                           crl_path(h, n, "PARTITION"), arl_path(h, n)]
         lines += [f"POST {OCSP_PATH}", f"GET {OCSP_PATH}/<base64 OCSPRequest>",
-                  "GET /stats (this worker's OCSP cache counters)", ""]
-        return "\n".join(lines)
+                  "GET /stats (this worker's OCSP cache counters)"]
+        if self.api is not None:
+            lines += ["", f"GET/POST {API_PREFIX}... the smartphone service's application API "
+                          "(JSON; its endpoints: docs/service-model.md)"]
+        elif self.api_unavailable:
+            lines += ["", f"{API_PREFIX}: {self.api_unavailable}"]
+        return "\n".join([*lines, ""])
 
 
 class _CorkedTransport:

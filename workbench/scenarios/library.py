@@ -27,14 +27,19 @@ _ELIGIBLE = tuple(m for m, d in load_catalogue().items() if d.eligible)
 #: Parameters every scenario takes.
 COMMON: dict[str, Param] = {
     "start": Param(datetime(2025, 10, 6, 10, 0, tzinfo=JST), "calendar start (JST Monday "
-                   "10:00 by default, after every service of 11.1 started)", datetime),
+                   "10:00 by default, after every service of 11.1 started)", datetime,
+                   low=datetime(2023, 5, 11, tzinfo=JST),  # the service's first day (1)
+                   high=datetime(2030, 1, 1, tzinfo=JST)),  # inside the simulated CAs' validity
     "hotline": Param("itmedia-2023", "hotline schedule (9.1)", str, tuple(SCHEDULES)),
     "revocation": Param("ocsp", "how relying services check revocation (11.3)", str,
                         ("ocsp", "crl")),
-    "crl_interval_hours": Param(24.0, "CRL publication interval in hours (11.3 MODEL)", float),
-    "issuance_delay_minutes": Param(2.0, "server-side issuance time (15.2 B MODEL)", float),
+    "crl_interval_hours": Param(24.0, "CRL publication interval in hours (11.3 MODEL)", float,
+                                low=0.25, high=24.0 * 31),
+    "issuance_delay_minutes": Param(2.0, "server-side issuance time (15.2 B MODEL)", float,
+                                    low=0.0, high=7 * 24 * 60.0),
     "model": Param("Pixel 7", "the phone model (device catalogue, 3)", str, _MODELS),
-    "seed": Param(-1, "seed for reproducible people and keys (-1: random, fast)", int),
+    "seed": Param(-1, "seed for reproducible people and keys (-1: random, fast)", int,
+                  low=-1, high=2**63 - 1),
 }
 
 
@@ -142,7 +147,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
            Step("mynaportal-login", "check", {"phone": "phone"}, expect="refused",
                 reason="hold"),
        ], start=Param(datetime(2025, 10, 10, 22, 0, tzinfo=JST), "calendar start (JST Friday "
-                      "22:00: the itmedia-2023 hotline is closed)", datetime)),
+                      "22:00: the itmedia-2023 hotline is closed)", datetime,
+                      low=COMMON["start"].low, high=COMMON["start"].high)),
     _s("sale-revoked", "Revoked before a sale",
        "the owner revokes in the app with the phone signing password before selling; the SE "
        "content is deleted (8, 15.6)", [

@@ -11,6 +11,7 @@ are written ``"{name}"`` inside step parameters and filled in when the scenario 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,15 +38,22 @@ class Param:
     help: str
     kind: type = str
     choices: tuple[Any, ...] | None = None
+    low: Any = None  # inclusive bounds for numbers and times (None: unbounded)
+    high: Any = None
 
     def parse(self, name: str, value: Any) -> Any:
         """``value`` (a command-line string or a Python value) as this parameter's type;
         :class:`ScenarioError` naming the parameter and the allowed values otherwise."""
         try:
             parsed = _coerce(self.kind, value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ScenarioError(f"parameter {name}: {value!r} is not {self.allowed}") from None
         if self.choices is not None and parsed not in self.choices:
+            raise ScenarioError(f"parameter {name}: {value!r} is not {self.allowed}")
+        if isinstance(parsed, float) and not math.isfinite(parsed):
+            raise ScenarioError(f"parameter {name}: {value!r} is not {self.allowed}")
+        if ((self.low is not None and parsed < self.low)
+                or (self.high is not None and parsed > self.high)):
             raise ScenarioError(f"parameter {name}: {value!r} is not {self.allowed}")
         return parsed
 
@@ -53,9 +61,20 @@ class Param:
     def allowed(self) -> str:
         if self.choices is not None:
             return "one of: " + ", ".join(str(c) for c in self.choices)
-        return {str: "a text", int: "a whole number", float: "a number",
+        text = {str: "a text", int: "a whole number", float: "a finite number",
                 bool: "true or false", datetime: "an ISO 8601 time with its offset "
                 "(e.g. 2025-10-10T22:00+09:00)"}[self.kind]
+        if self.low is not None and self.high is not None:
+            text += f" from {_bound(self.low)} to {_bound(self.high)}"
+        elif self.low is not None:
+            text += f" of at least {_bound(self.low)}"
+        elif self.high is not None:
+            text += f" of at most {_bound(self.high)}"
+        return text
+
+
+def _bound(value: Any) -> str:
+    return f"{value:%Y-%m-%d}" if isinstance(value, datetime) else f"{value:g}"
 
 
 def _coerce(kind: type, value: Any) -> Any:

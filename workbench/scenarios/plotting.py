@@ -29,6 +29,13 @@ def timing_chart(steps: pd.DataFrame, *, title: str = "", ax: Any = None) -> Any
     else:
         fig = ax.figure
         busy = steps[steps["modelled_ms"] > 0]
+    if busy.empty:  # e.g. an ineligible phone: refused before anything crossed a wire
+        ax.text(0.5, 0.5, "no modelled time: no APDU or message was exchanged",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title(title or "modelled time by component")
+        fig.tight_layout()
+        return fig
     labels = [f"{r.index}. {r.actor} {r.action}" for r in busy.itertuples()]
     left = [0.0] * len(busy)
     for comp, colour in COLOURS.items():

@@ -665,17 +665,24 @@ class ScenarioRun:
     @property
     def timing(self) -> pd.DataFrame:
         """One row per APDU or message: step, channel, device, what, modelled components."""
+        from workbench.analysis import decode_scenario
+
         rows = []
         records = self.sim.wire.records
+        decoded = decode_scenario(records)
+        names = dict(zip(decoded["seq"], decoded["what"], strict=True))  # as the wire table says
         for result, (first, end) in zip(self.results, self._spans, strict=True):
             for rec in records[first:end]:
                 if rec["type"] not in ("exchange", "message", "connect") or rec.get(
                         "channel") == "NOTE":
                     continue
                 t = rec.get("timing", {})
-                what = (rec.get("label") or rec.get("command", "")[:10] if rec["type"] ==
+                what = (rec.get("label") or names.get(rec["seq"]) or rec.get("command", "")[:10]
+                        if rec["type"] ==
                         "exchange" else f"{rec.get('method', '')} {rec.get('host', '')}"
                         f"{rec.get('path', '')}" if rec["type"] == "message" else "activation")
+                if t.get("timed_out"):
+                    what += " (timed out)"
                 rows.append({"step": result.index, "action": result.step.action,
                              "seq": rec["seq"], "channel": rec.get("channel"),
                              "device": rec.get("device"), "what": what,
@@ -809,8 +816,12 @@ class ReplayReport:
         return self.divergence is None
 
     def __str__(self) -> str:
-        head = (f"replay of {self.scenario}: {self.replayed} client steps re-run, "
-                f"{self.skipped} world steps taken from the recording")
+        def steps(n: int, kind: str) -> str:
+            return f"{n} {kind} step{'' if n == 1 else 's'}"
+
+        head = (f"replay of {self.scenario}: {steps(self.replayed, 'client')} re-run, "
+                f"{steps(self.skipped, 'world')} taken from the recording (outcomes checked "
+                "against their verdicts)")
         return head + ("; no divergence" if self.ok else f"; DIVERGED: {self.divergence}")
 
 
@@ -857,6 +868,14 @@ def replay_scenario(trace: str | os.PathLike[str]) -> ReplayReport:
         recorded = outcomes.get(index, {}).get("outcome")
         if rec is None or recorded is None:
             divergence = (f"step {index} ({step.describe()}) is missing from the recording")
+            break
+        verdict = outcomes[index].get("as_expected")
+        if verdict is not None and bool(verdict) != _outcome(step, recorded):
+            # world steps are not re-run; their recorded outcome must at least agree with the
+            # verdict recorded beside it under the scenario's own rule
+            divergence = (f"step {index} ({step.describe()}): the recorded outcome {recorded!r} "
+                          f"does not fit the recorded verdict (as_expected={bool(verdict)}; the "
+                          f"scenario expects {step.expect!r})")
             break
         world.clock.set(datetime.fromisoformat(rec["calendar"]))
         kind = ACTIONS[step.action].kind

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol, TextIO, runtime_checkable
 
-from workbench.apdu import CommandAPDU, ResponseAPDU, mask_command
+from workbench.apdu import CommandAPDU, ResponseAPDU, mask_command, response_meaning
 from workbench.errors import APDUError
 from workbench.transport.base import TokenFacts, Transport, describes
 from workbench.transport.trace import TraceHeader, TraceRecord, dumps_line, write_trace
@@ -272,13 +272,17 @@ class RecordingTransport:
         return response
 
     def _remember(self, seq: int, apdu: bytes, masked: str, response: bytes, ms: float) -> None:
+        command: CommandAPDU | None
         try:
-            description = str(CommandAPDU.from_bytes(apdu))
+            command = CommandAPDU.from_bytes(apdu)
+            description = str(command)
         except APDUError:
-            description = "malformed command"
+            command, description = None, "malformed command"
         try:
             rsp = ResponseAPDU.from_bytes(response)
-            sw, status, length = rsp.sw, str(rsp.status), len(rsp.data)
+            # the empty VERIFY's 63Cx is a retry-counter query, not a failure (jpki-card.md 4.3)
+            sw, length = rsp.sw, len(rsp.data)
+            status = f"{sw:04X} {response_meaning(command, sw)[1]}"
         except APDUError:
             sw, status, length = -1, "malformed response", len(response)
         self.exchanges.append(Exchange(seq, masked, description, length, sw, status, ms))
