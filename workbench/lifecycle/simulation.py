@@ -138,6 +138,7 @@ class Simulation:
                                               **{k: rp.handle for k, rp in self.services.items()}}
         self.people: dict[str, Person] = {}
         self.phones: dict[str, Phone] = {}
+        self._phone_of_se: dict[str, Phone] = {}  # se_id → phone, for pushes (O(1) at scale)
         self.log: list[dict[str, Any]] = []
         self._reports: list[HotlineCall] = []
         self._card_serials: list[tuple[str, str, int]] = []  # every card certificate issued
@@ -262,6 +263,7 @@ class Simulation:
         phone.online = online
         phone.app = MynaportalApp(phone, self.wire, self.hosts)
         self.phones[name] = phone
+        self._phone_of_se.setdefault(phone.se_id, phone)
         self.note(person.name, "phone bought", phone=name, model=device.model)
         return phone
 
@@ -349,12 +351,12 @@ class Simulation:
 
     def push(self, se_id: str) -> list[str]:
         """The TSM reaches a phone that is online (a push to the app): its jobs run now."""
-        for phone in self.phones.values():
-            if phone.se_id == se_id and phone.online and phone.se is not None:
-                try:
-                    return phone.app.sync()
-                except (AppError, WorkbenchError) as exc:
-                    self.note("tsm", f"push failed: {exc}", phone=phone.name)
+        phone = self._phone_of_se.get(se_id)
+        if phone is not None and phone.online and phone.se is not None:
+            try:
+                return phone.app.sync()
+            except (AppError, WorkbenchError) as exc:
+                self.note("tsm", f"push failed: {exc}", phone=phone.name)
         return []
 
     def change_basic_facts(self, who: str | Person, **changes: Any) -> Person:
