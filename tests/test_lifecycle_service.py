@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -358,3 +359,28 @@ def test_the_app_timeout_is_five_seconds_and_a_cut_transceive_is_flagged() -> No
         cut = [r for r in s.wire.records if r.get("timing", {}).get("timed_out")]
         assert cut and {r["channel"] for r in cut} == {"NFC"}  # OMAPI has no such timeout
         assert all(r["timing"]["total_ms"] == 50.0 for r in cut)
+
+
+def test_a_stop_right_after_start_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """SIGTERM as soon as `pki serve --workers 2` says it serves: the parent must stop its
+    workers, not die by the default action and leave them running (found after a test run
+    left two workers behind on a loaded machine)."""
+    sim = Simulation(folder=tmp_path)
+    sim.close()
+    for _ in range(5):
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workbench", "pki", "serve", "--db",
+             str(tmp_path / "authority.db"), "--workers", "2", "--port", str(port), "--no-api"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        assert "serving" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)  # at once: the window a default action would hit
+        code = proc.wait(timeout=30)
+        time.sleep(0.5)
+        left = subprocess.run(["pgrep", "-f", "--", f"--port {port} --no-api"], capture_output=True,
+                              text=True).stdout.split()
+        for pid in left:  # do not leave them running even when the test fails
+            os.kill(int(pid), signal.SIGKILL)
+        assert code == 0, f"killed by the signal (status {code}), not stopped by its handler"
+        assert not left, f"workers left running: {left}"

@@ -735,6 +735,11 @@ def serve_workers(
     base_url = probe._url(sock)  # sets probe.port to the port actually bound
     read_end, write_end = os.pipe()
     children: list[int] = []
+    # SIGINT/SIGTERM wait (blocked) until _supervise can forward them: a signal arriving
+    # between the fork and the handler would otherwise end this process by the default action
+    # and leave its workers running with nobody to stop them
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         for _ in range(workers):
             pid = os.fork()
@@ -744,6 +749,7 @@ def serve_workers(
                 try:
                     for sig in (signal.SIGINT, signal.SIGTERM):
                         signal.signal(sig, signal.SIG_DFL)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
                     if reuse_port:
                         own = probe._bind(reuse_port=True)
                         sock.close()
@@ -775,6 +781,7 @@ def serve_workers(
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)  # last: the workers are gone
 
 
 def _await_workers(read_end: int, workers: int, timeout: float, children: list[int]) -> None:
@@ -806,6 +813,8 @@ def _supervise(children: list[int]) -> None:
                 os.kill(pid, signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # a stop that came while the workers started (blocked in serve_workers) is handled now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         alive = set(children)
         failed = False
