@@ -1157,18 +1157,20 @@ class ServiceAuthority:
 
 
 def _allowed_methods(rest: list[str]) -> tuple[str, ...]:
-    """The methods the application API serves on a path (after ``/v1``), for a 405."""
-    if rest in (["applications", "challenge"], ["applications"], ["tsm"], ["releases"],
-                ["revocations"], ["pin-resets"]):
-        return ("POST",)
-    if rest[0] == "applications" and len(rest) == 2:
-        return ("GET",)
-    if rest[0] in ("applications", "tsm") and len(rest) == 3 and rest[2] in ("complete",
-                                                                              "exchange"):
-        return ("POST",)
-    if rest[0] == "phones" and len(rest) == 3 and rest[2] == "jobs":
-        return ("GET", "POST")
-    return ()
+    """The methods :data:`API` serves on a path (after ``/v1``), for a 405. A literal segment
+    beats a ``{placeholder}``: ``/applications/challenge`` is not ``/applications/{id}``."""
+    best: tuple[int, list[str]] = (-1, [])
+    for method, template, _ in API:
+        parts = template.split("/")[2:]
+        if len(parts) != len(rest) or any(
+                p != r and not p.startswith("{") for p, r in zip(parts, rest, strict=True)):
+            continue
+        literal = sum(not p.startswith("{") for p in parts)
+        if literal > best[0]:
+            best = (literal, [method])
+        elif literal == best[0]:
+            best[1].append(method)
+    return tuple(sorted(set(best[1])))
 
 
 def _aki(cert: x509.Certificate) -> bytes:

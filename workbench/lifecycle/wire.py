@@ -30,7 +30,7 @@ from workbench.errors import TraceDivergenceError, TransportError
 from workbench.timing import TimingModel
 from workbench.transport.trace import first_difference
 
-__all__ = ["CHANNELS", "HttpHandler", "ReplayWire", "Wire", "http_handler"]
+__all__ = ["CHANNELS", "HttpHandler", "ReplayWire", "Wire", "http_handler", "jsonable"]
 
 CHANNELS = ("NFC", "OMAPI", "RF", "HTTP")
 
@@ -94,12 +94,12 @@ class Wire:
     def step(self, index: int, actor: str, action: str, params: dict[str, Any]) -> None:
         """A scenario step begins (the trace's ``step`` event)."""
         self._emit({"type": "step", "index": index, "actor": actor, "action": action,
-                    "params": _jsonable(params)})
+                    "params": jsonable(params)})
 
     def note(self, text: str, **facts: Any) -> None:
         """Something the service did that crosses no wire (a hotline call, a timer)."""
         self._emit({"type": "message", "channel": "NOTE", "text": text,
-                    "facts": _jsonable(facts)})
+                    "facts": jsonable(facts)})
 
     # -- carrying ----------------------------------------------------------------------------
 
@@ -155,9 +155,9 @@ class Wire:
         finally:
             self._depth -= 1
         self._emit({"type": "message", "channel": "HTTP", "device": device, "host": host,
-                    "method": method, "path": path, "request": _jsonable(body),
+                    "method": method, "path": path, "request": jsonable(body),
                     "status": status,
-                    "response": _jsonable(answer),
+                    "response": jsonable(answer),
                     "duration_ms": round((time.perf_counter() - t) * 1000, 3),
                     "timing": {"network_ms": round(self.timing.network_ms(1), 3)}})
         return status, answer
@@ -235,14 +235,13 @@ class ReplayWire(Wire):
              handler: HttpHandler, *, device: str = "app") -> tuple[int, dict[str, Any]]:
         what = f"{method} {host}{path}"
         rec = self._next("message", what)
-        want = _jsonable(body)
+        want = jsonable(body)
         if (rec["type"] != "message" or rec.get("method") != method or rec.get("path") != path
                 or rec.get("host") != host or rec.get("request") != want):
             expected = f"{rec.get('method')} {rec.get('host')}{rec.get('path')}"
             if rec["type"] == "message" and expected == what:
-                field = _first_field_difference(rec.get("request"), want)
-                detail = f"{what} request field {field}: expected {_short(_at(rec.get('request'), field))}, " \
-                         f"got {_short(_at(want, field))}"
+                field, was, now = _first_field_difference(rec.get("request"), want)
+                detail = f"{what} request field {field}: expected {_short(was)}, got {_short(now)}"
             else:
                 detail = f"expected HTTP {expected}, got {what}"
             raise self._diverged(TraceDivergenceError(
@@ -266,8 +265,9 @@ def _without_line(rec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in rec.items() if k != "_line"}
 
 
-def _first_field_difference(a: Any, b: Any, path: str = "") -> str:
-    """The dotted path of the first place two JSON values differ ('' for the whole)."""
+def _first_field_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any]:
+    """Where two JSON values first differ: the dotted path ('' for the whole) and the two
+    values found there."""
     if isinstance(a, dict) and isinstance(b, dict):
         for key in list(a) + [k for k in b if k not in a]:
             if a.get(key) != b.get(key):
@@ -276,20 +276,7 @@ def _first_field_difference(a: Any, b: Any, path: str = "") -> str:
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             if x != y:
                 return _first_field_difference(x, y, f"{path}[{i}]")
-    return path or "(the whole body)"
-
-
-def _at(value: Any, path: str) -> Any:
-    if path == "(the whole body)":
-        return value
-    for part in path.replace("[", ".[").split("."):
-        if not part:
-            continue
-        if part.startswith("["):
-            value = value[int(part[1:-1])] if isinstance(value, list) else None
-        else:
-            value = value.get(part) if isinstance(value, dict) else None
-    return value
+    return path or "(the whole body)", a, b
 
 
 def _short(value: Any, limit: int = 48) -> str:
@@ -297,14 +284,14 @@ def _short(value: Any, limit: int = 48) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} chars)"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """JSON-safe copy: bytes as hex, datetimes as ISO 8601, everything else as is."""
     if isinstance(value, bytes):
         return value.hex().upper()
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value

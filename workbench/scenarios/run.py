@@ -38,7 +38,7 @@ from workbench.errors import TraceDivergenceError, TraceFormatError, WorkbenchEr
 from workbench.lifecycle.actors import MynaportalApp, Person, Phone, Result, Secret
 from workbench.lifecycle.devices import find_model
 from workbench.lifecycle.simulation import DEFAULT_START, Simulation
-from workbench.lifecycle.wire import ReplayWire
+from workbench.lifecycle.wire import ReplayWire, jsonable
 from workbench.pki import FixedClock
 from workbench.pki.crl import CRL_EPOCH
 from workbench.scenarios.model import Scenario, ScenarioError, Step
@@ -561,7 +561,7 @@ class ScenarioRun:
                     "ok": outcome == "ok", "expected": step.expect, "as_expected": expected})
         self._spans.append((first, len(wire.records)))
         result_obj = StepResult(index, step, outcome, expected, self.sim.now(),
-                                _plain(facts), round(wall, 3))
+                                jsonable(facts), round(wall, 3))
         self.results.append(result_obj)
         self._observe(index)
         return result_obj
@@ -637,7 +637,7 @@ class ScenarioRun:
             tool_version=tool_version, created=self.started.isoformat(), profile=None,
             virtual=True, description=f"scenario {self.scenario.name}: {self.scenario.shows}",
             timing_model=self.sim.wire.timing.label,
-            metadata={"scenario": self.scenario.name, "params": _plain(self.values),
+            metadata={"scenario": self.scenario.name, "params": jsonable(self.values),
                       "actors": {"people": people, "phones": phones}})
 
     @property
@@ -650,7 +650,7 @@ class ScenarioRun:
             counts, times = _tally(records[first:end])
             rows.append({"index": result.index, "actor": result.step.actor,
                          "action": result.step.action,
-                         "params": json.dumps(_plain(dict(result.step.params)),
+                         "params": json.dumps(jsonable(dict(result.step.params)),
                                               ensure_ascii=False),
                          "expected": result.step.expect + (f" ({result.step.reason})"
                                                            if result.step.reason else ""),
@@ -776,16 +776,6 @@ def _tally(records: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, flo
     return counts, {k: round(v, 3) for k, v in times.items()}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
 
 
 def run_scenario(name: str, *, step: bool = False, **params: Any) -> ScenarioRun:
